@@ -1,0 +1,188 @@
+"""Advantage actor-critic (A2C), numerically the algorithm of stable-baselines3's ``A2C``.
+
+Read top to bottom: one rollout of ``n_steps`` steps in ``n_envs`` environments,
+returns and advantages, one gradient step on
+
+    loss = policy_loss + ent_coef * (-mean entropy) + vf_coef * MSE(returns, values)
+
+with the global gradient norm clipped to ``max_grad_norm``. Episode ends by
+termination are not bootstrapped; ends by time limit (truncation) are, with
+``reward += gamma * V(final observation)`` exactly as SB3's ``collect_rollouts``.
+
+Every step the loop takes goes through a :class:`~rl_lab.seams.Seams` field,
+so a bug from ``bugs/`` can change one part and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium.vector import VectorEnv
+from torch import nn
+from torch.distributions import Categorical
+
+from rl_lab.config import AgentConfig
+from rl_lab.models import has_mode_dependent_layers
+from rl_lab.seams import Seams
+
+
+@dataclass
+class Rollout:
+    """``n_steps`` x ``n_envs`` transitions. Index ``[t, i]``: env i at step t.
+
+    ``actions[t]`` was chosen from ``obs[t]``; ``rewards[t]``, ``terminated[t]``
+    and ``truncated[t]`` are what that action produced.
+    """
+
+    obs: torch.Tensor  # (T, N, *obs_shape) preprocessed network input
+    actions: torch.Tensor  # (T, N) int64
+    rewards: torch.Tensor  # (T, N) float32, as the environment returned them
+    terminated: torch.Tensor  # (T, N) float32, 1.0 where the episode ended for good
+    truncated: torch.Tensor  # (T, N) float32, 1.0 where a time limit cut it
+    values: torch.Tensor  # (T, N) V(obs[t]) from the acting pass
+    logits: torch.Tensor  # (T, N, A) from the acting pass
+    truncation_values: torch.Tensor  # (T, N) V(final obs) where truncated (not terminated), else 0
+    last_value: torch.Tensor  # (N,) V(observation after the last step)
+    graph_recorded: bool  # acting pass kept its autograd graph (reusable for training)
+
+    @property
+    def dones(self) -> torch.Tensor:
+        return torch.maximum(self.terminated, self.truncated)
+
+
+@dataclass
+class EpisodeTracker:
+    """Running return and length of every sub-environment; finished episodes are kept until drained."""
+
+    returns: np.ndarray
+    lengths: np.ndarray
+    finished: list[tuple[float, int]] = field(default_factory=list)
+
+    @classmethod
+    def for_envs(cls, n_envs: int) -> EpisodeTracker:
+        return cls(np.zeros(n_envs), np.zeros(n_envs, dtype=np.int64))
+
+    def record(self, rewards: np.ndarray, dones: np.ndarray) -> None:
+        self.returns += rewards
+        self.lengths += 1
+        for i in np.flatnonzero(dones):
+            self.finished.append((float(self.returns[i]), int(self.lengths[i])))
+        self.returns[dones] = 0.0
+        self.lengths[dones] = 0
+
+    def drain(self) -> list[tuple[float, int]]:
+        finished, self.finished = self.finished, []
+        return finished
+
+
+class A2C:
+    """The agent: network, optimizer, environments and the loop state between updates."""
+
+    def __init__(
+        self,
+        envs: VectorEnv,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        hp: AgentConfig,
+        seams: Seams,
+        obs: np.ndarray,
+        device: torch.device | str = "cpu",
+    ):
+        self.envs, self.model, self.optimizer, self.hp, self.seams = envs, model, optimizer, hp, seams
+        self.device = torch.device(device)
+        self.obs = obs  # current observation of every env, the next rollout starts here
+        self.episodes = EpisodeTracker.for_envs(hp.n_envs)
+        self.parameters = [p for p in model.parameters()]
+        self.record_graph = hp.reuse_acting_forward and not has_mode_dependent_layers(model)
+
+    def _forward(self, obs: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = self.seams.preprocess(obs).to(self.device)
+        logits, values = self.model(x)
+        return x, logits, values
+
+    # --- 1. act: n_steps steps in every env -------------------------------------------------
+    def collect_rollout(self) -> Rollout:
+        T, N, gamma = self.hp.n_steps, self.hp.n_envs, self.hp.gamma
+        self.seams.acting_mode(self.model)
+        obs_buf, logits_buf, values_buf = [], [], []
+        actions = torch.zeros((T, N), dtype=torch.int64)
+        rewards, terminated, truncated, truncation_values = (torch.zeros((T, N)) for _ in range(4))
+
+        with torch.set_grad_enabled(self.record_graph):
+            for t in range(T):
+                x, logits, values = self._forward(self.obs)
+                action = Categorical(logits=logits.detach()).sample()
+                next_obs, reward, term, trunc, info = self.envs.step(action.cpu().numpy())
+
+                obs_buf.append(x)
+                logits_buf.append(logits)
+                values_buf.append(values)
+                actions[t] = action
+                rewards[t] = torch.as_tensor(reward, dtype=torch.float32)
+                terminated[t] = torch.as_tensor(term, dtype=torch.float32)
+                truncated[t] = torch.as_tensor(trunc, dtype=torch.float32)
+                cut = np.flatnonzero(np.logical_and(trunc, np.logical_not(term)))
+                if cut.size:  # bootstrap time-limit ends from the final observation, as SB3
+                    final_obs = np.stack([info["final_obs"][i] for i in cut])
+                    with torch.no_grad():
+                        truncation_values[t, cut] = self._forward(final_obs)[2].cpu()
+
+                self.episodes.record(np.asarray(reward, dtype=np.float64), np.logical_or(term, trunc))
+                self.obs = next_obs  # SAME_STEP autoreset: already the next episode's first obs where done
+
+            with torch.no_grad():
+                last_value = self._forward(self.obs)[2].cpu()
+
+        return Rollout(
+            obs=torch.stack(obs_buf),
+            actions=actions,
+            rewards=rewards,
+            terminated=terminated,
+            truncated=truncated,
+            values=torch.stack(values_buf),
+            logits=torch.stack(logits_buf),
+            truncation_values=truncation_values,
+            last_value=last_value,
+            graph_recorded=self.record_graph,
+        )
+
+    # --- 2. learn: returns, advantages, one gradient step ------------------------------------
+    def update(self, rollout: Rollout) -> dict[str, Any]:
+        hp, seams = self.hp, self.seams
+        rewards = rollout.rewards + hp.gamma * rollout.truncation_values
+        returns, advantages = seams.compute_returns(
+            rewards, rollout.values.detach().cpu(), rollout.dones, rollout.last_value, hp.gamma, hp.gae_lambda
+        )
+        returns, advantages = returns.to(self.device), advantages.to(self.device)
+
+        logits, values = seams.training_forward(self.model, rollout)
+        actions = rollout.actions.to(self.device)
+        log_probs = seams.log_prob(logits, actions)
+        policy_loss = seams.policy_loss(log_probs, advantages)
+        value_loss = seams.value_loss(values, returns)
+        entropy = seams.entropy(logits).mean()
+        loss = policy_loss + hp.ent_coef * (-entropy) + hp.vf_coef * value_loss
+        grad_norm = seams.optimizer_step(self.optimizer, loss, self.parameters, hp.max_grad_norm)
+
+        return {
+            "loss": loss.detach(),
+            "policy_loss": policy_loss.detach(),
+            "value_loss": value_loss.detach(),
+            "entropy": entropy.detach(),
+            "grad_norm": grad_norm.detach(),
+            "values": values.detach(),
+            "returns": returns,
+            "advantages": advantages,
+            "logits": logits.detach(),
+        }
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
+    """1 - Var(returns - values) / Var(returns): 1 is a perfect critic, 0 no better than a constant."""
+    var_returns = returns.var(unbiased=False)
+    if var_returns == 0:
+        return float("nan")
+    return float(1.0 - (returns - values).var(unbiased=False) / var_returns)

@@ -1,0 +1,105 @@
+"""Typed configuration: the schema Hydra validates a composed config against.
+
+The YAML files in ``conf/`` hold the values; the dataclasses here hold the
+types and the ranges. Hydra checks types and unknown keys while it composes
+(``agent.lrr=1`` or ``agent.lr=abc`` fail there); :func:`to_settings` checks
+ranges before any environment or model is built, and every error names the
+field, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of its valid range."""
+
+
+def _require(condition: bool, name: str, value: Any, rule: str) -> None:
+    if not condition:
+        raise ConfigError(f"{name}={value!r} is invalid: {rule}")
+
+
+@dataclass
+class AgentConfig:
+    """A2C hyperparameters (names and defaults as in stable-baselines3's A2C)."""
+
+    n_envs: int = 8  # parallel environments; one rollout holds n_envs * n_steps transitions
+    n_steps: int = 5  # environment steps per environment between two updates
+    gamma: float = 0.99  # discount factor
+    gae_lambda: float = 1.0  # 1.0 gives plain n-step returns, as A2C
+    ent_coef: float = 0.0  # weight of the entropy bonus in the loss
+    vf_coef: float = 0.5  # weight of the value loss in the loss
+    max_grad_norm: float = 0.5  # global gradient-norm clip
+    lr: float = 7e-4  # constant learning rate
+    # The acting forward pass (with autograd on) doubles as the training forward
+    # pass: parameters do not change during a rollout, so it is the same
+    # computation. Only valid for models that behave the same in train and eval
+    # mode; models with dropout or batch norm always re-run the forward in train mode.
+    reuse_acting_forward: bool = True
+    model: Any = MISSING  # `_target_` config of the actor-critic network
+    optimizer: Any = MISSING  # `_target_` config of a partial optimizer (lr is passed in)
+
+    def __post_init__(self) -> None:
+        _require(self.n_envs >= 1, "agent.n_envs", self.n_envs, "must be an integer >= 1")
+        _require(self.n_steps >= 1, "agent.n_steps", self.n_steps, "must be an integer >= 1")
+        _require(0.0 <= self.gamma <= 1.0, "agent.gamma", self.gamma, "must lie in [0, 1]")
+        _require(0.0 <= self.gae_lambda <= 1.0, "agent.gae_lambda", self.gae_lambda, "must lie in [0, 1]")
+        _require(self.ent_coef >= 0.0, "agent.ent_coef", self.ent_coef, "must be >= 0")
+        _require(self.vf_coef >= 0.0, "agent.vf_coef", self.vf_coef, "must be >= 0")
+        _require(self.max_grad_norm > 0.0, "agent.max_grad_norm", self.max_grad_norm, "must be > 0")
+        _require(self.lr > 0.0, "agent.lr", self.lr, "must be > 0 (bug=bad_learning_rate injects 0 on purpose)")
+
+
+@dataclass
+class TrainConfig:
+    """One training run."""
+
+    env: Any = MISSING  # `_target_` config of the vector-environment factory
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    bug: Any = field(default_factory=dict)  # the injected fault; `none` is the clean agent
+    diagnostics: Any = field(default_factory=dict)
+    seed: int = 0
+    total_steps: int = 100_000  # agent steps (n_envs transitions count n_envs), not frames
+    log_interval: int = 10_000  # agent steps between two log points
+    checkpoint_interval: int = 100_000  # agent steps between two checkpoints; a kill loses at most this
+    device: str = "cpu"
+    torch_threads: int = 0  # 0: leave torch's default
+    progress: bool = True  # live status line on the console
+    resume: Any = None  # a run directory to continue from its last checkpoint
+
+    def __post_init__(self) -> None:
+        _require(self.seed >= 0, "seed", self.seed, "must be an integer >= 0")
+        _require(self.total_steps >= 1, "total_steps", self.total_steps, "must be an integer >= 1")
+        _require(self.log_interval >= 1, "log_interval", self.log_interval, "must be an integer >= 1")
+        _require(
+            self.checkpoint_interval >= 1,
+            "checkpoint_interval",
+            self.checkpoint_interval,
+            "must be an integer >= 1",
+        )
+        _require(self.device in ("cpu", "cuda"), "device", self.device, "valid choices are cpu, cuda")
+        _require(self.torch_threads >= 0, "torch_threads", self.torch_threads, "must be >= 0")
+        _require(
+            isinstance(self.env, dict) and "_target_" in self.env,
+            "env",
+            self.env,
+            "must be a config with a `_target_` factory (choose one with env=NAME)",
+        )
+
+
+def register_schema() -> None:
+    """Make the schema available to ``conf/config.yaml``'s defaults list."""
+    ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+
+
+def to_settings(cfg: DictConfig) -> TrainConfig:
+    """Range-check a composed config; raises :class:`ConfigError` naming the field."""
+    settings = OmegaConf.to_object(cfg)
+    assert isinstance(settings, TrainConfig)
+    return settings

@@ -1,0 +1,136 @@
+"""The seams of the A2C loop: each place where a real-world bug can live.
+
+The loop in :mod:`rl_lab.a2c` calls its parts only through a :class:`Seams`
+record. The functions here are the clean parts; a bug (see ``bugs/``) takes
+the record and returns a copy with one field wrapped or replaced. The loop
+never asks which bug is on, and :func:`clean_seams` is the agent with none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.distributions import Categorical
+
+if TYPE_CHECKING:
+    from rl_lab.a2c import Rollout
+
+ModelFactory = Callable[[gym.Space, gym.Space], nn.Module]
+
+
+def build_model(factory: ModelFactory, observation_space: gym.Space, action_space: gym.Space) -> nn.Module:
+    """Construct and initialise the actor-critic network."""
+    return factory(observation_space, action_space)
+
+
+def preprocess(obs: np.ndarray) -> torch.Tensor:
+    """Environment observation batch -> float network input; images scaled to [0, 1] as SB3 does."""
+    x = torch.from_numpy(np.asarray(obs))
+    if x.dtype == torch.uint8:
+        return x.float().div_(255.0)
+    return x.float()
+
+
+def acting_mode(model: nn.Module) -> None:
+    """Put the network in the mode it acts in: eval (dropout off, batch-norm statistics frozen)."""
+    model.eval()
+
+
+def training_forward(model: nn.Module, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits ``(T, N, A)`` and values ``(T, N)`` of the rollout's observations, with autograd, train mode.
+
+    When the acting pass was recorded with autograd (parameters do not change
+    during a rollout, so it is the same computation) it is reused as is.
+    """
+    if rollout.graph_recorded:
+        return rollout.logits, rollout.values
+    model.train()
+    n_steps, n_envs = rollout.actions.shape
+    logits, values = model(rollout.obs.flatten(0, 1))
+    return logits.view(n_steps, n_envs, -1), values.view(n_steps, n_envs)
+
+
+def compute_returns(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    dones: torch.Tensor,
+    last_value: torch.Tensor,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAE(lambda) advantages and TD(lambda) returns, as SB3's ``RolloutBuffer``.
+
+    All tensors are ``(T, N)`` except ``last_value`` ``(N,)``, the value of the
+    observation after the last step. ``dones[t]`` ends the episode after step t,
+    so nothing is bootstrapped across it; truncations are bootstrapped by the
+    caller through ``rewards``. Returns ``(returns, advantages)``.
+    """
+    advantages = torch.zeros_like(rewards)
+    last_gae = torch.zeros_like(last_value)
+    next_value = last_value
+    for t in reversed(range(rewards.shape[0])):
+        next_non_terminal = 1.0 - dones[t]
+        delta = rewards[t] + gamma * next_value * next_non_terminal - values[t]
+        last_gae = delta + gamma * gae_lambda * next_non_terminal * last_gae
+        advantages[t] = last_gae
+        next_value = values[t]
+    return advantages + values, advantages
+
+
+def log_prob(logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Log-probability of each taken action under the categorical policy."""
+    return Categorical(logits=logits).log_prob(actions)
+
+
+def entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy of the categorical policy at each observation."""
+    return Categorical(logits=logits).entropy()
+
+
+def policy_loss(log_probs: torch.Tensor, advantages: torch.Tensor) -> torch.Tensor:
+    """Policy-gradient loss: advantages are constants, their gradient flows through the log-probs."""
+    return -(advantages * log_probs).mean()
+
+
+def value_loss(values: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of the value estimates (no 1/2 factor, as SB3)."""
+    return F.mse_loss(returns, values)
+
+
+def optimizer_step(
+    optimizer: torch.optim.Optimizer, loss: torch.Tensor, parameters: list[nn.Parameter], max_grad_norm: float
+) -> torch.Tensor:
+    """Backpropagate, clip the global gradient norm, step. Returns the norm before clipping."""
+    optimizer.zero_grad()
+    loss.backward()
+    grad_norm = nn.utils.clip_grad_norm_(parameters, max_grad_norm)
+    optimizer.step()
+    return grad_norm
+
+
+@dataclass(frozen=True)
+class Seams:
+    """The named parts of the loop; a bug replaces one field (``dataclasses.replace``)."""
+
+    build_model: Callable[[ModelFactory, gym.Space, gym.Space], nn.Module] = build_model
+    preprocess: Callable[[np.ndarray], torch.Tensor] = preprocess
+    acting_mode: Callable[[nn.Module], None] = acting_mode
+    training_forward: Callable[[nn.Module, Rollout], tuple[torch.Tensor, torch.Tensor]] = training_forward
+    compute_returns: Callable[..., tuple[torch.Tensor, torch.Tensor]] = compute_returns
+    log_prob: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = log_prob
+    entropy: Callable[[torch.Tensor], torch.Tensor] = entropy
+    policy_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = policy_loss
+    value_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = value_loss
+    optimizer_step: Callable[..., torch.Tensor] = optimizer_step
+
+
+def clean_seams() -> Seams:
+    """The clean agent."""
+    return Seams()

@@ -1,0 +1,94 @@
+"""Shared test fixtures: a scripted vector environment whose every transition is known."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+
+class ScriptedVectorEnv(VectorEnv):
+    """A vector env with SAME_STEP autoreset whose observations, rewards and episode ends
+    come from a seeded generator, and which logs what it emitted and received.
+
+    Observation ``o`` of env i at global step s encodes ``(i, s)`` in its first two
+    entries when ``encode=True``, so a test can tell which observation an action
+    was chosen from. Episodes end by termination with probability ``p_term`` and by
+    truncation with probability ``p_trunc`` per step.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(
+        self,
+        n_envs: int,
+        obs_space: gym.spaces.Box,
+        n_actions: int,
+        seed: int = 0,
+        p_term: float = 0.1,
+        p_trunc: float = 0.1,
+        encode: bool = False,
+    ):
+        self.num_envs = n_envs
+        self.single_observation_space = obs_space
+        self.single_action_space = gym.spaces.Discrete(n_actions)
+        self.observation_space = gym.vector.utils.batch_space(obs_space, n_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, n_envs)
+        self.rng = np.random.default_rng(seed)
+        self.p_term, self.p_trunc, self.encode = p_term, p_trunc, encode
+        self.t = 0
+        self.emitted: list[np.ndarray] = []  # every observation batch returned, in order
+        self.received: list[np.ndarray] = []  # every action batch received, in order
+        self.transitions: list[dict] = []  # per step: rewards, terminated, truncated, final_obs
+
+    def _observe(self) -> np.ndarray:
+        space = self.single_observation_space
+        if space.dtype == np.uint8:
+            obs = self.rng.integers(0, 256, (self.num_envs, *space.shape), dtype=np.uint8)
+        else:
+            obs = self.rng.standard_normal((self.num_envs, *space.shape)).astype(space.dtype)
+        if self.encode:
+            flat = obs.reshape(self.num_envs, -1)
+            flat[:, 0] = np.arange(self.num_envs)
+            flat[:, 1] = self.t % 256
+        return obs
+
+    def reset(self, *, seed=None, options=None):
+        obs = self._observe()
+        self.emitted.append(obs.copy())
+        return obs, {}
+
+    def step(self, actions):
+        self.received.append(np.asarray(actions).copy())
+        self.t += 1
+        rewards = self.rng.standard_normal(self.num_envs).astype(np.float32)
+        u = self.rng.random(self.num_envs)
+        terminated = u < self.p_term
+        truncated = (u >= self.p_term) & (u < self.p_term + self.p_trunc)
+        final_obs = self._observe()  # the observation the step produced
+        done = terminated | truncated
+        obs = np.where(done.reshape(-1, *[1] * (final_obs.ndim - 1)), self._observe(), final_obs)
+        info = {}
+        if done.any():
+            info = {
+                "final_obs": np.array([final_obs[i] if d else None for i, d in enumerate(done)], dtype=object),
+                "_final_obs": done,
+            }
+        self.transitions.append(
+            {"rewards": rewards, "terminated": terminated, "truncated": truncated, "final_obs": final_obs}
+        )
+        self.emitted.append(obs.copy())
+        return obs, rewards, terminated, truncated, info
+
+
+@pytest.fixture
+def scripted_env():
+    return ScriptedVectorEnv
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_torch():
+    torch.manual_seed(0)
+    yield
