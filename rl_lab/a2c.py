@@ -105,7 +105,7 @@ class A2C:
 
     # --- 1. act: n_steps steps in every env -------------------------------------------------
     def collect_rollout(self) -> Rollout:
-        T, N, gamma = self.hp.n_steps, self.hp.n_envs, self.hp.gamma
+        T, N = self.hp.n_steps, self.hp.n_envs
         self.seams.acting_mode(self.model)
         obs_buf, logits_buf, values_buf = [], [], []
         actions = torch.zeros((T, N), dtype=torch.int64)

@@ -42,6 +42,7 @@ class AgentConfig:
     # computation. Only valid for models that behave the same in train and eval
     # mode; models with dropout or batch norm always re-run the forward in train mode.
     reuse_acting_forward: bool = True
+    n_timesteps: int = 500_000  # the zoo's training budget for this env; the default of total_steps
     model: Any = MISSING  # `_target_` config of the actor-critic network
     optimizer: Any = MISSING  # `_target_` config of a partial optimizer (lr is passed in)
 
@@ -65,7 +66,7 @@ class TrainConfig:
     bug: Any = field(default_factory=dict)  # the injected fault; `none` is the clean agent
     diagnostics: Any = field(default_factory=dict)
     seed: int = 0
-    total_steps: int = 100_000  # agent steps (n_envs transitions count n_envs), not frames
+    total_steps: int = 500_000  # agent steps (n_envs transitions count n_envs), not frames
     log_interval: int = 10_000  # agent steps between two log points
     checkpoint_interval: int = 100_000  # agent steps between two checkpoints; a kill loses at most this
     device: str = "cpu"
@@ -100,6 +101,6 @@ def register_schema() -> None:
 
 def to_settings(cfg: DictConfig) -> TrainConfig:
     """Range-check a composed config; raises :class:`ConfigError` naming the field."""
-    settings = OmegaConf.to_object(cfg)
+    settings = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), cfg))
     assert isinstance(settings, TrainConfig)
     return settings

@@ -1,0 +1,205 @@
+"""Train the A2C agent. A Hydra app; every field of ``conf/`` can be overridden:
+
+    python -m rl_lab.train                                 # CartPole, the zoo's 500k steps, ~1.5 min
+    python -m rl_lab.train env=pong seed=3 agent.lr=3e-4   # Pong on ale-py's C++ vector env
+    python -m rl_lab.train resume=runs/cartpole/...        # continue a run from its last checkpoint
+    python -m rl_lab.train -m seed=0,1,2                   # a sweep (Hydra multirun)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from rl_lab.a2c import A2C, explained_variance
+from rl_lab.checkpoint import load_checkpoint, save_checkpoint
+from rl_lab.config import ConfigError, TrainConfig, register_schema, to_settings
+from rl_lab.envs import env_state, load_env_state
+from rl_lab.runlog import RunLog, write_json_atomic
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+register_schema()
+# A resumed run writes into the directory it resumes; a new one into a fresh directory.
+OmegaConf.register_new_resolver("rl_lab.run_dir", lambda resume, fresh: resume if resume else fresh, replace=True)
+
+
+def _crossed(step: int, steps_per_update: int, interval: int) -> bool:
+    """True when the update that ended at ``step`` crossed a multiple of ``interval``."""
+    return step // interval > (step - steps_per_update) // interval
+
+
+def _update_scalars(stats: dict[str, Any], episodes: list[tuple[float, int]]) -> dict[str, float]:
+    values, returns, advantages = stats["values"], stats["returns"], stats["advantages"]
+    scalars = {
+        "losses/total": stats["loss"].item(),
+        "losses/policy": stats["policy_loss"].item(),
+        "losses/value": stats["value_loss"].item(),
+        "losses/entropy": -stats["entropy"].item(),
+        "policy/entropy": stats["entropy"].item(),
+        "grads/global_norm": stats["grad_norm"].item(),
+        "value/explained_variance": explained_variance(values.flatten(), returns.flatten()),
+        "value/mean": values.mean().item(),
+        "value/returns_mean": returns.mean().item(),
+        "value/advantages_mean": advantages.mean().item(),
+    }
+    if episodes:
+        scalars["charts/episode_return"] = float(np.mean([ret for ret, _ in episodes]))
+        scalars["charts/episode_length"] = float(np.mean([length for _, length in episodes]))
+    return scalars
+
+
+def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
+    """Run (or continue) one training run in ``run_dir``; returns the summary it wrote."""
+    hp = settings.agent
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    torch.manual_seed(settings.seed)
+    device = torch.device(settings.device)
+
+    envs = instantiate(settings.env, n_envs=hp.n_envs)
+    seams = instantiate(settings.bug)
+    model = seams.build_model(
+        instantiate(hp.model, _partial_=True), envs.single_observation_space, envs.single_action_space
+    ).to(device)
+    optimizer = instantiate(hp.optimizer, _partial_=True)(model.parameters(), lr=hp.lr)
+    obs, _ = envs.reset(seed=settings.seed)
+    agent = A2C(envs, model, optimizer, hp, seams, obs, device)
+
+    step, n_updates, wall_before = 0, 0, 0.0
+    notes: list[str] = []
+    if settings.resume:
+        ckpt = load_checkpoint(run_dir)
+        step, n_updates, wall_before = ckpt["step"], ckpt["n_updates"], ckpt["wall_time_s"]
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        agent.obs = ckpt["obs"].numpy()
+        agent.episodes.returns, agent.episodes.lengths = ckpt["ep_returns"].numpy(), ckpt["ep_lengths"].numpy()
+        if ckpt["env_state"] is not None:
+            load_env_state(envs, ckpt["env_state"])
+        else:
+            agent.obs = envs.reset(seed=settings.seed + step)[0]
+            agent.episodes = type(agent.episodes).for_envs(hp.n_envs)
+            notes.append(f"resumed at step {step} with fresh episodes: this environment's state is not saved")
+
+    log = RunLog(run_dir, settings.total_steps, step, settings.progress)
+    if settings.resume:
+        log.load_state_dict(ckpt["log"])
+    steps_per_update = hp.n_envs * hp.n_steps
+    started = time.perf_counter()
+    last_log_time, last_log_step = started, step
+
+    def summary(status: str) -> dict[str, Any]:
+        wall = wall_before + time.perf_counter() - started
+        return {
+            "status": status,
+            "steps": step,
+            "updates": n_updates,
+            "total_steps": settings.total_steps,
+            "wall_time_s": round(wall, 2),
+            "episodes": len(log.episode_returns),
+            "final_return": log.final_return,
+            "best_return": log.best_return if math.isfinite(log.best_return) else math.nan,
+            "env": settings.env.get("id"),
+            "seed": settings.seed,
+            "notes": notes,
+            "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+
+    def checkpoint() -> None:
+        save_checkpoint(run_dir, {
+            "step": step,
+            "n_updates": n_updates,
+            "wall_time_s": wall_before + time.perf_counter() - started,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "obs": torch.from_numpy(np.asarray(agent.obs).copy()),
+            "ep_returns": torch.from_numpy(agent.episodes.returns.copy()),
+            "ep_lengths": torch.from_numpy(agent.episodes.lengths.copy()),
+            "env_state": env_state(envs),
+            "log": log.state_dict(),
+        })
+
+    status = "failed"
+    try:
+        while step < settings.total_steps:
+            rollout = agent.collect_rollout()
+            stats = agent.update(rollout)
+            step += steps_per_update
+            n_updates += 1
+            episodes = agent.episodes.drain()
+            log.add_episodes(episodes)
+            log.advance(steps_per_update)
+            if _crossed(step, steps_per_update, settings.log_interval) or step >= settings.total_steps:
+                now = time.perf_counter()
+                scalars = _update_scalars(stats, episodes)
+                scalars["charts/sps"] = (step - last_log_step) / max(now - last_log_time, 1e-9)
+                scalars["charts/episodes"] = len(log.episode_returns)
+                if log.episode_returns:
+                    scalars["charts/return_last100"] = log.final_return
+                log.log(step, scalars)
+                last_log_time, last_log_step = now, step
+                write_json_atomic(run_dir / "summary.json", summary("running"))
+            if _crossed(step, steps_per_update, settings.checkpoint_interval):
+                checkpoint()
+        status = "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+    finally:
+        checkpoint()
+        result = summary(status)
+        write_json_atomic(run_dir / "summary.json", result)
+        log.close()
+        envs.close()
+    return result
+
+
+def prepare_run(cfg: DictConfig, run_dir: Path) -> TrainConfig:
+    """Validate the config (before any work) and settle what a resumed run continues with."""
+    if cfg.resume:
+        saved = OmegaConf.load(Path(cfg.resume) / "config.yaml")
+        overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
+        if any(o.startswith("total_steps=") for o in overrides):  # a resume may extend the budget
+            saved.total_steps = cfg.total_steps
+        saved.resume = cfg.resume
+        saved.progress = cfg.progress
+        cfg = saved
+    settings = to_settings(cfg)
+    if not cfg.resume:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    return settings
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
+def main(cfg: DictConfig) -> float:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        settings = prepare_run(cfg, run_dir)
+    except ConfigError as error:
+        raise SystemExit(f"config error: {error}") from None
+    print(f"run directory: {run_dir}")
+    print(f"logs: tensorboard --logdir {run_dir / 'tb'}")
+    result = train(settings, run_dir)
+    print(
+        f"{result['status']}: {result['steps']} steps in {result['wall_time_s']:.0f} s, "
+        f"final return (last 100 episodes) {result['final_return']:.2f}, best {result['best_return']:.2f}"
+    )
+    print(f"summary: {run_dir / 'summary.json'}")
+    return result["final_return"]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Training throughput on Pong: rl-lab against stable-baselines3's A2C, side by side.
+
+    python scripts/bench_throughput.py                 # 3 repeats x 24,000 steps x 4, ~10 min on 2 cores
+    python scripts/bench_throughput.py steps=16000 repeats=1
+
+Same hyperparameters (the zoo's Atari A2C), same number of steps, same machine.
+Each measurement runs in a fresh process, and the contestants alternate within
+every repeat, so drift in the machine's speed hits both alike. rl-lab is measured
+with its acting forward pass reused for training and without; SB3 as it comes and
+with rl-lab's OpenMP setting (OMP_WAIT_POLICY=PASSIVE). SB3 runs as the zoo runs
+it: ``make_atari_env`` (DummyVecEnv + AtariWrapper) + ``VecFrameStack(4)``.
+Steps/s counts agent steps (16 envs x 5 steps = 80 per update) over the training
+loop, after 1,600 warm-up steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+from omegaconf import OmegaConf
+
+# No torch or rl_lab import at module level: importing rl_lab sets OMP_WAIT_POLICY=PASSIVE
+# (rl_lab/__init__.py), which must not leak into the SB3 measurement unless asked for.
+
+WARMUP_STEPS = 1600
+
+
+def _rl_lab_sps(steps: int, reuse: bool) -> float:
+    import tempfile
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    from rl_lab.config import to_settings
+    from rl_lab.train import CONFIG_DIR, train
+
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[
+            "env=pong", f"total_steps={steps + WARMUP_STEPS}", f"log_interval={10**9}",
+            f"checkpoint_interval={10**9}", "progress=false", f"agent.reuse_acting_forward={reuse}",
+        ])
+    with tempfile.TemporaryDirectory() as run_dir:
+        summary = train(to_settings(cfg), Path(run_dir))
+    # wall_time_s covers the training loop only (environment and model are built before it),
+    # the warm-up steps included: if anything, that biases rl-lab's number down.
+    return (steps + WARMUP_STEPS) / summary["wall_time_s"]
+
+
+def _sb3_sps(steps: int) -> float:
+    import time
+
+    import ale_py
+    import gymnasium as gym
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    gym.register_envs(ale_py)
+    env = VecFrameStack(make_atari_env("PongNoFrameskip-v4", n_envs=16, seed=0), n_stack=4)
+    model = A2C(  # rl-baselines3-zoo hyperparams/a2c.yml, atari
+        "CnnPolicy", env, ent_coef=0.01, vf_coef=0.25, seed=0, device="cpu",
+        policy_kwargs={"optimizer_class": RMSpropTFLike, "optimizer_kwargs": {"eps": 1e-5}},
+    )
+    model.learn(WARMUP_STEPS)
+    start = time.perf_counter()
+    model.learn(steps, reset_num_timesteps=False)
+    return steps / (time.perf_counter() - start)
+
+
+CONTESTANTS = {
+    "rl_lab": lambda steps: _rl_lab_sps(steps, reuse=True),
+    "rl_lab_no_reuse": lambda steps: _rl_lab_sps(steps, reuse=False),
+    "sb3": _sb3_sps,
+    # SB3 with the OpenMP setting rl-lab makes, to show how much of the gap that setting is.
+    "sb3_omp_passive": _sb3_sps,
+}
+
+
+def _measure_in_fresh_process(name: str, steps: int) -> float:
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if name == "sb3_omp_passive":
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    out = subprocess.run(
+        [sys.executable, __file__, f"only={name}", f"steps={steps}"],
+        check=True, capture_output=True, text=True, env=env,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])["sps"]
+
+
+def main() -> None:
+    args = OmegaConf.merge(OmegaConf.create({"steps": 24_000, "repeats": 3, "only": None}), OmegaConf.from_cli())
+    if args.only:  # child process: one measurement, printed as JSON
+        print(json.dumps({"sps": CONTESTANTS[args.only](args.steps)}))
+        return
+
+    print(f"command: python scripts/bench_throughput.py steps={args.steps} repeats={args.repeats}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
+    results: dict[str, list[float]] = {name: [] for name in CONTESTANTS}
+    for repeat in range(args.repeats):
+        order = list(CONTESTANTS) if repeat % 2 == 0 else list(reversed(CONTESTANTS))
+        for name in order:
+            sps = _measure_in_fresh_process(name, args.steps)
+            results[name].append(sps)
+            print(f"repeat {repeat}: {name:16s} {sps:7.0f} steps/s", flush=True)
+    medians = {name: statistics.median(v) for name, v in results.items()}
+    print("\nmedian steps/s over repeats:")
+    for name, value in medians.items():
+        print(f"  {name:16s} {value:7.0f}")
+    print(f"ratio rl_lab / sb3:             {medians['rl_lab'] / medians['sb3']:.2f}x")
+    print(f"ratio rl_lab_no_reuse / sb3:    {medians['rl_lab_no_reuse'] / medians['sb3']:.2f}x")
+    print(f"ratio rl_lab / sb3_omp_passive: {medians['rl_lab'] / medians['sb3_omp_passive']:.2f}x")
+    print(f"ratio reuse / no reuse:         {medians['rl_lab'] / medians['rl_lab_no_reuse']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
