@@ -173,7 +173,9 @@ class A2C:
             "value_loss": value_loss.detach(),
             "entropy": entropy.detach(),
             "grad_norm": grad_norm.detach(),
-            "values": values.detach(),
+            # the critic's predictions while acting, as SB3's explained variance uses them
+            # (the training forward may differ: dropout, or a bug at the training_forward seam)
+            "values": rollout.values.detach().to(self.device),
             "returns": returns,
             "advantages": advantages,
             "logits": logits.detach(),

@@ -58,16 +58,35 @@ class AgentConfig:
 
 
 @dataclass
+class DiagnosticsConfig:
+    """The instrument panel (rl_lab/diagnostics.py) and the detectors (rl_lab/detectors.py)."""
+
+    enabled: bool = True  # false: log losses and episode statistics only
+    activation_samples: int = 16  # samples per batch whose activations are measured
+    kl_samples: int = 16  # observations re-evaluated after the update for the approximate KL
+    histograms: bool = False  # parameter and gradient histograms in TensorBoard (costly)
+    on_divergence: str = "continue"  # stop: end the run (status diverged) at the first divergence-class event
+    detectors: Any = field(default_factory=dict)  # name -> `_target_` config of a Detector
+
+    def __post_init__(self) -> None:
+        _require(self.on_divergence in ("stop", "continue"), "diagnostics.on_divergence", self.on_divergence,
+                 "valid choices are stop, continue")
+        _require(self.activation_samples >= 1, "diagnostics.activation_samples", self.activation_samples,
+                 "must be an integer >= 1")
+        _require(self.kl_samples >= 1, "diagnostics.kl_samples", self.kl_samples, "must be an integer >= 1")
+
+
+@dataclass
 class TrainConfig:
     """One training run."""
 
     env: Any = MISSING  # `_target_` config of the vector-environment factory
     agent: AgentConfig = field(default_factory=AgentConfig)
-    bug: Any = field(default_factory=dict)  # the injected fault; `none` is the clean agent
-    diagnostics: Any = field(default_factory=dict)
+    bug: Any = field(default_factory=dict)  # {bug name: {dose: d}}, from bug=NAME or bug=[A,B]; {} is clean
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     seed: int = 0
     total_steps: int = 500_000  # agent steps (n_envs transitions count n_envs), not frames
-    log_interval: int = 10_000  # agent steps between two log points
+    log_interval: int = 1_000  # agent steps between two log points (diagnostics and detectors run there)
     checkpoint_interval: int = 100_000  # agent steps between two checkpoints; a kill loses at most this
     device: str = "cpu"
     torch_threads: int = 0  # 0: leave torch's default

@@ -21,15 +21,20 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from rl_lab import bugs
 from rl_lab.a2c import A2C, explained_variance
 from rl_lab.checkpoint import load_checkpoint, save_checkpoint
 from rl_lab.config import ConfigError, TrainConfig, register_schema, to_settings
+from rl_lab.detectors import DIVERGENCE, DetectorBank
+from rl_lab.diagnostics import Diagnostics
 from rl_lab.envs import env_state, load_env_state
 from rl_lab.runlog import RunLog, write_json_atomic
+from rl_lab.seams import Seams
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 register_schema()
+bugs.load()  # every bug module becomes an option of the `bug` config group
 # A resumed run writes into the directory it resumes; a new one into a fresh directory.
 OmegaConf.register_new_resolver("rl_lab.run_dir", lambda resume, fresh: resume if resume else fresh, replace=True)
 
@@ -39,42 +44,43 @@ def _crossed(step: int, steps_per_update: int, interval: int) -> bool:
     return step // interval > (step - steps_per_update) // interval
 
 
-def _update_scalars(stats: dict[str, Any], episodes: list[tuple[float, int]]) -> dict[str, float]:
-    values, returns, advantages = stats["values"], stats["returns"], stats["advantages"]
-    scalars = {
+ENV_METADATA = ("solved_return",)  # env-config keys that describe the env rather than build it
+
+
+def _basic_scalars(stats: dict[str, Any]) -> dict[str, float]:
+    """Losses and the critic's fit: what is logged with diagnostics off (and at unarmed updates)."""
+    return {
         "losses/total": stats["loss"].item(),
         "losses/policy": stats["policy_loss"].item(),
         "losses/value": stats["value_loss"].item(),
         "losses/entropy": -stats["entropy"].item(),
         "policy/entropy": stats["entropy"].item(),
         "grads/global_norm": stats["grad_norm"].item(),
-        "value/explained_variance": explained_variance(values.flatten(), returns.flatten()),
-        "value/mean": values.mean().item(),
-        "value/returns_mean": returns.mean().item(),
-        "value/advantages_mean": advantages.mean().item(),
+        "value/explained_variance": explained_variance(stats["values"].flatten(), stats["returns"].flatten()),
     }
-    if episodes:
-        scalars["charts/episode_return"] = float(np.mean([ret for ret, _ in episodes]))
-        scalars["charts/episode_length"] = float(np.mean([length for _, length in episodes]))
-    return scalars
 
 
 def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
     """Run (or continue) one training run in ``run_dir``; returns the summary it wrote."""
-    hp = settings.agent
+    hp, diag_cfg = settings.agent, settings.diagnostics
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     torch.manual_seed(settings.seed)
     device = torch.device(settings.device)
 
-    envs = instantiate(settings.env, n_envs=hp.n_envs)
-    seams = instantiate(settings.bug)
+    envs = instantiate({k: v for k, v in settings.env.items() if k not in ENV_METADATA}, n_envs=hp.n_envs)
+    seams = bugs.inject(Seams(), settings.bug)
     model = seams.build_model(
         instantiate(hp.model, _partial_=True), envs.single_observation_space, envs.single_action_space
     ).to(device)
     optimizer = instantiate(hp.optimizer, _partial_=True)(model.parameters(), lr=hp.lr)
     obs, _ = envs.reset(seed=settings.seed)
     agent = A2C(envs, model, optimizer, hp, seams, obs, device)
+    diagnostics = (
+        Diagnostics(model, hp.max_grad_norm, diag_cfg.activation_samples, diag_cfg.kl_samples)
+        if diag_cfg.enabled else None
+    )
+    detectors = DetectorBank({name: instantiate(cfg) for name, cfg in diag_cfg.detectors.items()})
 
     step, n_updates, wall_before = 0, 0, 0.0
     notes: list[str] = []
@@ -84,8 +90,10 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["torch_rng"])
+        detectors.load_state_dict(ckpt["detectors"])
         agent.obs = ckpt["obs"].numpy()
-        agent.episodes.returns, agent.episodes.lengths = ckpt["ep_returns"].numpy(), ckpt["ep_lengths"].numpy()
+        agent.episodes.returns = ckpt["ep_returns"].numpy()
+        agent.episodes.lengths = ckpt["ep_lengths"].numpy()
         if ckpt["env_state"] is not None:
             load_env_state(envs, ckpt["env_state"])
         else:
@@ -111,6 +119,8 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
             "episodes": len(log.episode_returns),
             "final_return": log.final_return,
             "best_return": log.best_return if math.isfinite(log.best_return) else math.nan,
+            "divergence_step": detectors.divergence_step,
+            "detectors": dict(detectors.first_firing),
             "env": settings.env.get("id"),
             "seed": settings.seed,
             "notes": notes,
@@ -130,31 +140,51 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
             "ep_lengths": torch.from_numpy(agent.episodes.lengths.copy()),
             "env_state": env_state(envs),
             "log": log.state_dict(),
+            "detectors": detectors.state_dict(),
         })
 
     status = "failed"
     try:
         while step < settings.total_steps:
+            next_step = step + steps_per_update
+            log_now = _crossed(next_step, steps_per_update, settings.log_interval) or next_step >= settings.total_steps
+            if log_now and diagnostics is not None:
+                diagnostics.arm()
             rollout = agent.collect_rollout()
             stats = agent.update(rollout)
-            step += steps_per_update
-            n_updates += 1
+            step, n_updates = next_step, n_updates + 1
             episodes = agent.episodes.drain()
             log.add_episodes(episodes)
             log.advance(steps_per_update)
-            if _crossed(step, steps_per_update, settings.log_interval) or step >= settings.total_steps:
+            # a non-finite loss or gradient is looked at the update it happens, not at the next log point
+            blew_up = not (torch.isfinite(stats["loss"]) and torch.isfinite(stats["grad_norm"]))
+            if log_now or blew_up:
                 now = time.perf_counter()
-                scalars = _update_scalars(stats, episodes)
-                scalars["charts/sps"] = (step - last_log_step) / max(now - last_log_time, 1e-9)
-                scalars["charts/episodes"] = len(log.episode_returns)
+                armed = diagnostics is not None and diagnostics.armed
+                scalars = diagnostics.measure(stats, rollout) if armed else _basic_scalars(stats)
+                if episodes:
+                    scalars["charts/episode_return"] = float(np.mean([ret for ret, _ in episodes]))
+                    scalars["charts/episode_length"] = float(np.mean([length for _, length in episodes]))
                 if log.episode_returns:
                     scalars["charts/return_last100"] = log.final_return
-                log.log(step, scalars)
+                scalars["charts/episodes"] = len(log.episode_returns)
+                scalars["charts/sps"] = (step - last_log_step) / max(now - last_log_time, 1e-9)
+                events = detectors.observe(step, scalars)
+                log.log(step, scalars, events, model if diag_cfg.histograms else None)
                 last_log_time, last_log_step = now, step
                 write_json_atomic(run_dir / "summary.json", summary("running"))
+                divergence = [e for e in events if e.kind == DIVERGENCE]
+                # non-finite numbers leave nothing to continue from; otherwise the config decides
+                nonfinite = blew_up or scalars.get("diagnostics/nonfinite_count", 0.0) > 0
+                if nonfinite or (divergence and diag_cfg.on_divergence == "stop"):
+                    reason = divergence[0].message if divergence else "non-finite loss or gradient"
+                    notes.append(f"stopped at step {step}: {reason}")
+                    status = "diverged"
+                    break
             if _crossed(step, steps_per_update, settings.checkpoint_interval):
                 checkpoint()
-        status = "finished"
+        else:
+            status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"
     finally:
@@ -177,6 +207,7 @@ def prepare_run(cfg: DictConfig, run_dir: Path) -> TrainConfig:
         saved.progress = cfg.progress
         cfg = saved
     settings = to_settings(cfg)
+    bugs.validate(settings.bug)
     if not cfg.resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
@@ -197,6 +228,9 @@ def main(cfg: DictConfig) -> float:
         f"{result['status']}: {result['steps']} steps in {result['wall_time_s']:.0f} s, "
         f"final return (last 100 episodes) {result['final_return']:.2f}, best {result['best_return']:.2f}"
     )
+    if result["detectors"]:
+        fired = ", ".join(f"{name} at step {first}" for name, first in result["detectors"].items())
+        print(f"detectors fired: {fired}; events in {run_dir / 'events.jsonl'}")
     print(f"summary: {run_dir / 'summary.json'}")
     return result["final_return"]
 

@@ -17,38 +17,13 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import statistics
-import subprocess
-import sys
 
 from omegaconf import OmegaConf
 
 # No torch or rl_lab import at module level: importing rl_lab sets OMP_WAIT_POLICY=PASSIVE
 # (rl_lab/__init__.py), which must not leak into the SB3 measurement unless asked for.
 
-WARMUP_STEPS = 1600
-
-
-def _rl_lab_sps(steps: int, reuse: bool) -> float:
-    import tempfile
-    from pathlib import Path
-
-    from hydra import compose, initialize_config_dir
-
-    from rl_lab.config import to_settings
-    from rl_lab.train import CONFIG_DIR, train
-
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[
-            "env=pong", f"total_steps={steps + WARMUP_STEPS}", f"log_interval={10**9}",
-            f"checkpoint_interval={10**9}", "progress=false", f"agent.reuse_acting_forward={reuse}",
-        ])
-    with tempfile.TemporaryDirectory() as run_dir:
-        summary = train(to_settings(cfg), Path(run_dir))
-    # wall_time_s covers the training loop only (environment and model are built before it),
-    # the warm-up steps included: if anything, that biases rl-lab's number down.
-    return (steps + WARMUP_STEPS) / summary["wall_time_s"]
+WARMUP_STEPS = 1600  # as rl_lab.benchmark
 
 
 def _sb3_sps(steps: int) -> float:
@@ -73,24 +48,29 @@ def _sb3_sps(steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
+def _rl_lab(reuse: bool):
+    def measure(steps: int) -> float:
+        from rl_lab.benchmark import rl_lab_sps
+
+        return rl_lab_sps(["env=pong", f"log_interval={10**9}", f"agent.reuse_acting_forward={reuse}"], steps)
+
+    return measure
+
+
 CONTESTANTS = {
-    "rl_lab": lambda steps: _rl_lab_sps(steps, reuse=True),
-    "rl_lab_no_reuse": lambda steps: _rl_lab_sps(steps, reuse=False),
+    "rl_lab": _rl_lab(reuse=True),
+    "rl_lab_no_reuse": _rl_lab(reuse=False),
     "sb3": _sb3_sps,
     # SB3 with the OpenMP setting rl-lab makes, to show how much of the gap that setting is.
     "sb3_omp_passive": _sb3_sps,
 }
 
 
-def _measure_in_fresh_process(name: str, steps: int) -> float:
+def _child_env(name: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     if name == "sb3_omp_passive":
         env["OMP_WAIT_POLICY"] = "PASSIVE"
-    out = subprocess.run(
-        [sys.executable, __file__, f"only={name}", f"steps={steps}"],
-        check=True, capture_output=True, text=True, env=env,
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])["sps"]
+    return env
 
 
 def main() -> None:
@@ -98,20 +78,10 @@ def main() -> None:
     if args.only:  # child process: one measurement, printed as JSON
         print(json.dumps({"sps": CONTESTANTS[args.only](args.steps)}))
         return
+    from rl_lab.benchmark import compare  # the parent's own imports do not reach the children
 
     print(f"command: python scripts/bench_throughput.py steps={args.steps} repeats={args.repeats}")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
-    results: dict[str, list[float]] = {name: [] for name in CONTESTANTS}
-    for repeat in range(args.repeats):
-        order = list(CONTESTANTS) if repeat % 2 == 0 else list(reversed(CONTESTANTS))
-        for name in order:
-            sps = _measure_in_fresh_process(name, args.steps)
-            results[name].append(sps)
-            print(f"repeat {repeat}: {name:16s} {sps:7.0f} steps/s", flush=True)
-    medians = {name: statistics.median(v) for name, v in results.items()}
-    print("\nmedian steps/s over repeats:")
-    for name, value in medians.items():
-        print(f"  {name:16s} {value:7.0f}")
+    medians = compare(__file__, list(CONTESTANTS), args.steps, args.repeats, _child_env)
     print(f"ratio rl_lab / sb3:             {medians['rl_lab'] / medians['sb3']:.2f}x")
     print(f"ratio rl_lab_no_reuse / sb3:    {medians['rl_lab_no_reuse'] / medians['sb3']:.2f}x")
     print(f"ratio rl_lab / sb3_omp_passive: {medians['rl_lab'] / medians['sb3_omp_passive']:.2f}x")

@@ -1,0 +1,31 @@
+"""The network acts in train mode: dropout (or batch norm) stays on while playing.
+
+Story: "Forgot to set up train mode for the network correctly: toggling train/evaluation
+mode or controlling batch norm dependencies" (FSDL troubleshooting lecture). Nothing
+fails: the agent just acts with a randomly thinned network.
+
+Seam: ``acting_mode``: the model is put in train mode instead of eval mode for acting.
+
+Dose: none; any value applies the bug (default 1.0).
+
+Only matters for models whose two modes differ. Run it with dropout, and compare it with
+the clean agent *with the same model*:
+``bug=missing_eval_mode agent.model.dropout=0.2`` against ``bug=none agent.model.dropout=0.2``.
+With dropout 0 the bug changes nothing (and the test says so).
+
+Symptoms: noisier actions than the control: higher policy entropy at the same point,
+slower learning, lower final return; values used for advantages are noisier
+(explained variance lower).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+SEAM = "acting_mode"
+DOSE = 1.0
+SYMPTOM = "with dropout: noisier acting, lower return and explained variance than the same-model control"
+
+
+def inject(seams, dose: float):
+    return dataclasses.replace(seams, acting_mode=lambda model: model.train())

@@ -1,0 +1,28 @@
+"""The value loss has the wrong sign: the critic maximises its error.
+
+Story: the sign-flip family (FSDL troubleshooting lecture, "error goes up"), on the critic:
+``loss = policy_loss - vf_coef * value_loss`` written by analogy with the entropy bonus.
+
+Seam: ``value_loss``. The loss is multiplied by (1 - 2 * dose); dose 1 negates it.
+
+Dose: in [0, 1] (default 1.0); 0 is clean.
+
+Symptoms: the critic runs away from the returns: values driven to one extreme (CartPole:
+about -100 while returns are below 10), explained variance ~0, gradient norm x20 over
+clean; the policy gets garbage advantages and the return falls below random.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+SEAM = "value_loss"
+DOSE = 1.0
+DOSE_RANGE = (0.0, 1.0)
+SYMPTOM = "values run away from the returns, gradient norm x20, return below random"
+
+
+def inject(seams, dose: float):
+    clean = seams.value_loss
+    scale = 1.0 - 2.0 * dose
+    return dataclasses.replace(seams, value_loss=lambda values, returns: scale * clean(values, returns))

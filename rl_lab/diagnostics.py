@@ -1,0 +1,144 @@
+"""The instrument panel: every number that explains an update, at each log point.
+
+Groups (TensorBoard tags and ``metrics.jsonl`` keys):
+
+``losses/``       policy, value, entropy (the loss term, -entropy) and total loss
+``grads/``        global norm before clipping; per layer, norm before clipping
+``params/``       global norm; per layer, norm and update-to-parameter ratio ||dW|| / ||W||
+``activations/``  per activation layer, mean L2 norm per sample and (ReLU) dead fraction:
+                  units that are zero for every sample of the batch
+``policy/``       entropy, entropy / log(n_actions), logits spread (std over actions,
+                  max - min), approximate KL(old || new) on the same observations
+``value/``        explained variance; mean/std/min/max of values, returns, advantages
+``charts/``       episode return and length, reward per step, steps/s
+``diagnostics/``  count of non-finite numbers among losses, values, returns and advantages,
+                  plus the number of layers whose parameter or gradient norm is non-finite
+
+Nothing here changes the run: activation hooks only read, the KL forward pass
+runs under a forked random state, and with diagnostics off the numbers of the
+run are the same (tested).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+import torch
+from torch import nn
+from torch.distributions import Categorical
+
+from rl_lab.a2c import Rollout, explained_variance
+
+
+def _layer(parameter_name: str) -> str:
+    return parameter_name.rsplit(".", 1)[0]
+
+
+def _stats(prefix: str, x: torch.Tensor) -> dict[str, float]:
+    x = x.detach().float()
+    return {
+        f"{prefix}_mean": x.mean().item(),
+        f"{prefix}_std": x.std(unbiased=False).item(),
+        f"{prefix}_min": x.min().item(),
+        f"{prefix}_max": x.max().item(),
+    }
+
+
+class Diagnostics:
+    """Computes the panel for one model; ``arm`` before an update that will be logged."""
+
+    def __init__(self, model: nn.Module, max_grad_norm: float, activation_samples: int = 16, kl_samples: int = 16):
+        self.model = model
+        self.max_grad_norm = max_grad_norm
+        self.activation_samples = activation_samples
+        self.kl_samples = kl_samples
+        self.named_parameters = list(model.named_parameters())
+        self.armed = False
+        self.activations: dict[str, float] = {}
+        self.params_before: list[torch.Tensor] | None = None
+        for name, module in model.named_modules():
+            if isinstance(module, nn.ReLU | nn.Tanh):
+                module.register_forward_hook(self._activation_hook(name))
+
+    def _activation_hook(self, name: str):
+        def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+            key = f"activations/{name}/norm"
+            if not self.armed or key in self.activations:  # one forward pass per armed update is enough
+                return
+            sample = output.detach()[: self.activation_samples].flatten(1).float()
+            self.activations[key] = sample.norm(dim=1).mean().item()
+            if isinstance(module, nn.ReLU):
+                self.activations[f"activations/{name}/dead_fraction"] = (sample <= 0).all(dim=0).float().mean().item()
+
+        return hook
+
+    def arm(self) -> None:
+        """Record activations from the next forward passes and remember the parameters."""
+        self.armed = True
+        self.activations = {}
+        self.params_before = [p.detach().clone() for _, p in self.named_parameters]
+
+    def measure(self, stats: dict[str, Any], rollout: Rollout) -> dict[str, float]:
+        """The panel after an armed update; ``stats`` is what :meth:`A2C.update` returned."""
+        assert self.params_before is not None, "arm() before the update you measure"
+        self.armed = False
+        out: dict[str, float] = {
+            "losses/total": stats["loss"].item(),
+            "losses/policy": stats["policy_loss"].item(),
+            "losses/value": stats["value_loss"].item(),
+            "losses/entropy": -stats["entropy"].item(),
+        }
+        out.update(self._gradients_and_parameters(stats["grad_norm"].item()))
+        out.update(self.activations)
+        out.update(self._policy(stats["logits"], rollout))
+        values, returns, advantages = stats["values"], stats["returns"], stats["advantages"]
+        out["value/explained_variance"] = explained_variance(values.flatten(), returns.flatten())
+        out.update(_stats("value/values", values))
+        out.update(_stats("value/returns", returns))
+        out.update(_stats("value/advantages", advantages))
+        out["charts/reward_per_step"] = rollout.rewards.mean().item()
+        nonfinite = sum(int((~torch.isfinite(t)).sum()) for t in (values, returns, advantages, stats["loss"]))
+        # a norm is finite exactly when every entry is: count the layers holding a NaN or inf
+        nonfinite += sum(not math.isfinite(v) for k, v in out.items() if k.startswith(("params/", "grads/")))
+        out["diagnostics/nonfinite_count"] = float(nonfinite)
+        self.params_before = None
+        return out
+
+    def _gradients_and_parameters(self, grad_norm: float) -> dict[str, float]:
+        # clip_grad_norm_ scales every gradient by one factor; undo it to report norms before clipping
+        clip = min(1.0, self.max_grad_norm / (grad_norm + 1e-6)) if math.isfinite(grad_norm) else 1.0
+        grad_sq: dict[str, float] = defaultdict(float)
+        param_sq: dict[str, float] = defaultdict(float)
+        delta_sq: dict[str, float] = defaultdict(float)
+        before_sq: dict[str, float] = defaultdict(float)
+        for (name, p), before in zip(self.named_parameters, self.params_before, strict=True):
+            layer = _layer(name)
+            if p.grad is not None:
+                grad_sq[layer] += (p.grad.detach().float().norm().item() / clip) ** 2
+            param_sq[layer] += p.detach().float().norm().item() ** 2
+            delta_sq[layer] += (p.detach() - before).float().norm().item() ** 2
+            before_sq[layer] += before.float().norm().item() ** 2
+        out = {"grads/global_norm": grad_norm, "params/global_norm": math.sqrt(sum(param_sq.values()))}
+        for layer in param_sq:
+            out[f"grads/{layer}/norm"] = math.sqrt(grad_sq[layer])
+            out[f"params/{layer}/norm"] = math.sqrt(param_sq[layer])
+            out[f"params/{layer}/update_ratio"] = math.sqrt(delta_sq[layer]) / (math.sqrt(before_sq[layer]) + 1e-12)
+        return out
+
+    def _policy(self, old_logits: torch.Tensor, rollout: Rollout) -> dict[str, float]:
+        logits = old_logits.flatten(0, -2)
+        entropy = Categorical(logits=logits).entropy().mean().item()
+        out = {
+            "policy/entropy": entropy,
+            "policy/entropy_normalized": entropy / math.log(logits.shape[-1]),
+            "policy/logits_std": logits.std(dim=-1, unbiased=False).mean().item(),
+            "policy/logits_range": (logits.max(dim=-1).values - logits.min(dim=-1).values).mean().item(),
+        }
+        take = slice(0, self.kl_samples)
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            new_logits, _ = self.model(rollout.obs.flatten(0, 1)[take].to(logits.device))
+        old = Categorical(logits=logits[take])
+        out["policy/approx_kl"] = torch.distributions.kl_divergence(old, Categorical(logits=new_logits)).mean().item()
+        return out

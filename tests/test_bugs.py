@@ -1,0 +1,292 @@
+"""The bug zoo, unit level: the registry, and each bug doing exactly what it claims at its seam."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Categorical
+
+from rl_lab import bugs
+from rl_lab.a2c import Rollout
+from rl_lab.config import ConfigError
+from rl_lab.models import MlpActorCritic, NatureCNN
+from rl_lab.seams import Seams, compute_returns, entropy, log_prob, policy_loss, value_loss
+
+ZOO = bugs.registry()
+REQUIRED_BUGS = {
+    "off_by_one_frames", "shuffled_labels", "sign_flip", "missing_eval_mode", "forgot_zero_grad",
+    "probs_as_logits", "unnormalized_inputs", "symmetric_init", "frozen_parameters", "bad_learning_rate",
+    "broadcast_shape", "unstable_log_softmax", "wrong_gather_dim", "time_reversed_returns", "numerical_overflow",
+}
+
+
+def _bugged(name: str, dose: float | None = None) -> Seams:
+    return bugs.inject(Seams(), {name: {"dose": ZOO[name].DOSE if dose is None else dose}})
+
+
+def test_the_zoo_holds_the_classic_list():
+    assert REQUIRED_BUGS <= set(ZOO)
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_each_bug_is_documented_and_changes_only_its_seam(name):
+    module = ZOO[name]
+    doc = module.__doc__
+    for word in ("Story", "Seam", "Dose", "Symptoms"):
+        assert f"{word}:" in doc or f"{word} " in doc, f"{name} docstring lacks {word}"
+    clean, bugged = Seams(), _bugged(name)
+    changed = {f.name for f in dataclasses.fields(Seams) if getattr(bugged, f.name) is not getattr(clean, f.name)}
+    assert changed == set(bugs.seams_of(module)), changed
+
+
+def test_no_bug_is_the_clean_agent_untouched():
+    clean = Seams()
+    assert bugs.inject(clean, {}) is clean
+    assert bugs.inject(clean, None) is clean
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ({"sign_fip": {"dose": 1.0}}, "bug='sign_fip' is invalid: valid choices are none, "),
+    ({"shuffled_labels": {"dose": 1.5}}, "bug.shuffled_labels.dose=1.5 is invalid: must lie in [0, 1]"),
+    ({"sign_flip": {"dose": "high"}}, "bug.sign_flip.dose='high' is invalid: must be a finite number"),
+    ({"sign_flip": {"strength": 2}}, "bug.sign_flip.strength is invalid"),
+])
+def test_bad_bug_configs_fail_with_the_field_and_the_choices(config, message):
+    with pytest.raises(ConfigError) as error:
+        bugs.validate(config)
+    assert message in str(error.value)
+
+
+def test_cli_lists_the_zoo_and_shows_a_card():
+    listing = subprocess.run([sys.executable, "-m", "rl_lab.bugs", "list"], capture_output=True, text=True, check=True)
+    lines = listing.stdout.strip().splitlines()
+    assert len(lines) == len(ZOO) and all("seam=" in line and "dose=" in line for line in lines)
+    card = subprocess.run([sys.executable, "-m", "rl_lab.bugs", "show", "off_by_one_frames"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "Elhage" in card and "training_forward" in card
+    unknown = subprocess.run([sys.executable, "-m", "rl_lab.bugs", "show", "nope"], capture_output=True, text=True)
+    assert unknown.returncode == 2 and "sign_flip" in unknown.stderr
+
+
+def test_a_user_bug_directory_joins_the_zoo(tmp_path):
+    (tmp_path / "halved_rewards.py").write_text(
+        '"""Story: rewards halved. Seam: compute_returns. Dose: none. Symptoms: smaller values."""\n'
+        'import dataclasses\nSEAM = "compute_returns"\nDOSE = 1.0\nSYMPTOM = "smaller values"\n'
+        'def inject(seams, dose):\n'
+        '    clean = seams.compute_returns\n'
+        '    def f(rewards, *rest):\n        return clean(rewards * 0.5, *rest)\n'
+        '    return dataclasses.replace(seams, compute_returns=f)\n'
+    )
+    zoo = bugs.load([tmp_path])
+    assert "halved_rewards" in zoo
+    seams = bugs.inject(Seams(), {"halved_rewards": {"dose": 1.0}})
+    r = torch.ones(3, 2)
+    returns, _ = seams.compute_returns(r, torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(2), 0.0, 1.0)
+    assert torch.equal(returns, torch.full((3, 2), 0.5))
+
+
+# --- each bug, exactly -------------------------------------------------------------------------
+
+def _rollout(obs: torch.Tensor, n_actions: int = 2) -> Rollout:
+    T, N = obs.shape[:2]
+    zeros = torch.zeros(T, N)
+    return Rollout(obs=obs, actions=torch.zeros(T, N, dtype=torch.int64), rewards=zeros, terminated=zeros,
+                   truncated=zeros, values=zeros, logits=torch.zeros(T, N, n_actions), truncation_values=zeros,
+                   last_value=torch.zeros(N), graph_recorded=False)
+
+
+class InputRecorder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1))
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x):
+        self.seen.append(x.clone())
+        return x[:, :2] * self.w, x[:, 0] * self.w
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_off_by_one_frames_shifts_training_inputs_by_exactly_k_steps(k):
+    T, N = 5, 3
+    seams, model = _bugged("off_by_one_frames", k), InputRecorder()
+    stamps = torch.arange(3 * T, dtype=torch.float32)  # global step stamp of each observation
+    for r in range(3):
+        obs = stamps[r * T:(r + 1) * T, None, None].expand(T, N, 2).clone()
+        obs[..., 1] = torch.arange(N)  # env id
+        seams.training_forward(model, _rollout(obs))
+        seen = model.seen[-1].view(T, N, 2)
+        expected = (torch.arange(r * T, (r + 1) * T) - k).clamp(min=0).float()
+        assert torch.equal(seen[..., 0], expected[:, None].expand(T, N)), (r, seen[..., 0][:, 0])
+        assert torch.equal(seen[..., 1], torch.arange(N).float().expand(T, N))  # same env, other time
+
+
+def test_off_by_one_frames_zero_dose_is_clean():
+    assert _bugged("off_by_one_frames", 0).training_forward is Seams().training_forward
+
+
+@pytest.mark.parametrize("p", [0.25, 1.0])
+def test_shuffled_labels_permute_a_fraction_p_of_return_advantage_pairs(p):
+    rng = torch.Generator().manual_seed(1)
+    rewards, values = torch.randn(5, 8, generator=rng), torch.randn(5, 8, generator=rng)
+    dones, last = (torch.rand(5, 8, generator=rng) < 0.2).float(), torch.randn(8, generator=rng)
+    clean_ret, clean_adv = compute_returns(rewards, values, dones, last, 0.99, 1.0)
+    ret, adv = _bugged("shuffled_labels", p).compute_returns(rewards, values, dones, last, 0.99, 1.0)
+    pairs = sorted(zip(clean_ret.flatten().tolist(), clean_adv.flatten().tolist(), strict=True))
+    assert sorted(zip(ret.flatten().tolist(), adv.flatten().tolist(), strict=True)) == pairs  # pairs kept
+    moved = (ret != clean_ret).float().mean().item()
+    assert moved <= p + 1e-9 and moved >= p - 0.1
+
+
+def _grad(loss_fn, x):
+    x = x.clone().requires_grad_(True)
+    loss_fn(x).backward()
+    return x.grad
+
+
+def test_sign_flip_negates_the_policy_gradient_and_nothing_else():
+    logits, actions, adv = torch.randn(6, 3), torch.randint(0, 3, (6,)), torch.randn(6)
+    bugged = _bugged("sign_flip")
+    g_clean = _grad(lambda z: policy_loss(log_prob(z, actions), adv), logits)
+    g_bug = _grad(lambda z: bugged.policy_loss(bugged.log_prob(z, actions), adv), logits)
+    torch.testing.assert_close(g_bug, -g_clean)
+    assert bugged.value_loss is value_loss and bugged.entropy is entropy
+    half = _bugged("sign_flip", 0.5)
+    assert torch.count_nonzero(_grad(lambda z: half.policy_loss(log_prob(z, actions), adv), logits)) == 0
+
+
+def test_value_and_entropy_sign_flips_negate_their_terms():
+    v, r, logits = torch.randn(6), torch.randn(6), torch.randn(6, 3)
+    torch.testing.assert_close(_bugged("value_sign_flip").value_loss(v, r), -value_loss(v, r))
+    torch.testing.assert_close(_bugged("entropy_sign_flip").entropy(logits), -entropy(logits))
+
+
+def test_missing_eval_mode_acts_in_train_mode():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5))
+    Seams().acting_mode(model)
+    assert not model.training
+    _bugged("missing_eval_mode").acting_mode(model)
+    assert model.training
+
+
+def test_forgot_zero_grad_accumulates_gradients():
+    w = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    opt = torch.optim.SGD([w], lr=0.0)
+    step = _bugged("forgot_zero_grad").optimizer_step
+    step(opt, (w * torch.tensor([3.0, 4.0])).sum(), [w], 1e9)
+    step(opt, (w * torch.tensor([3.0, 4.0])).sum(), [w], 1e9)
+    assert torch.equal(w.grad, torch.tensor([6.0, 8.0]))  # the clean step would leave [3, 4]
+    Seams().optimizer_step(opt, (w * torch.tensor([3.0, 4.0])).sum(), [w], 1e9)
+    assert torch.equal(w.grad, torch.tensor([3.0, 4.0]))
+
+
+def test_probs_as_logits_feeds_softmax_outputs_as_logits():
+    logits, actions = torch.randn(5, 4) * 3, torch.randint(0, 4, (5,))
+    bugged = _bugged("probs_as_logits")
+    torch.testing.assert_close(bugged.log_prob(logits, actions),
+                               Categorical(logits=logits.softmax(-1)).log_prob(actions))
+    assert (bugged.entropy(logits) > entropy(logits)).all()  # squashed towards uniform
+
+
+def test_unnormalized_inputs_skip_the_scaling():
+    pixels = np.full((2, 4, 84, 84), 255, dtype=np.uint8)
+    assert Seams().preprocess(pixels).max() == 1.0
+    assert _bugged("unnormalized_inputs").preprocess(pixels).max() == 255.0
+    vector = np.ones((2, 4), dtype=np.float32)
+    assert _bugged("unnormalized_inputs").preprocess(vector).max() == 255.0
+
+
+def _spaces(image: bool):
+    if image:
+        return gym.spaces.Box(0, 255, (4, 84, 84), np.uint8), gym.spaces.Discrete(6)
+    return gym.spaces.Box(-1, 1, (4,), np.float32), gym.spaces.Discrete(2)
+
+
+def test_symmetric_init_makes_every_unit_identical():
+    model = _bugged("symmetric_init").build_model(MlpActorCritic, *_spaces(False))
+    for name, p in model.named_parameters():
+        assert torch.all(p == (0.01 if name.endswith("weight") else 0.0)), name
+
+
+@pytest.mark.parametrize(("factory", "image"), [(NatureCNN, True), (MlpActorCritic, False)])
+def test_frozen_parameters_freeze_the_first_layers_and_leave_the_heads(factory, image):
+    model = _bugged("frozen_parameters").build_model(factory, *_spaces(image))
+    layers = [m for m in model.modules() if list(m.parameters(recurse=False))]
+    frozen = [not any(p.requires_grad for p in m.parameters()) for m in layers]
+    assert sum(frozen) == int(0.75 * len(layers)) and frozen == sorted(frozen, reverse=True)
+    assert model.value_head.weight.requires_grad
+
+
+@pytest.mark.parametrize("dose", [0.0, 100.0])
+def test_bad_learning_rate_scales_every_step(dose):
+    deltas = []
+    for seams in (Seams(), _bugged("bad_learning_rate", dose)):
+        w = torch.nn.Parameter(torch.tensor([1.0]))
+        opt = torch.optim.SGD([w], lr=0.01)
+        for _ in range(2):
+            seams.optimizer_step(opt, (3 * w).sum(), [w], 1e9)
+        deltas.append(1.0 - w.item())
+    assert deltas[1] == pytest.approx(dose * deltas[0])
+
+
+def test_broadcast_shape_compares_every_value_with_every_return():
+    v, r = torch.randn(4), torch.randn(4)
+    expected = ((r[None, :] - v[:, None]) ** 2).mean()
+    torch.testing.assert_close(_bugged("broadcast_shape").value_loss(v, r), expected)
+
+
+def test_unstable_log_softmax_matches_until_a_probability_underflows():
+    actions = torch.tensor([0, 1])
+    bugged = _bugged("unstable_log_softmax", 1.0)
+    moderate = torch.tensor([[1.0, 2.0], [0.5, -1.0]])
+    torch.testing.assert_close(bugged.log_prob(moderate, actions), log_prob(moderate, actions))
+    extreme = torch.tensor([[0.0, 200.0], [0.0, 1.0]])
+    assert torch.isinf(bugged.log_prob(extreme, actions)[0]) and torch.isfinite(log_prob(extreme, actions)).all()
+
+
+def test_wrong_gather_dim_reads_action_zero_at_the_observation_numbered_by_the_action():
+    logits, actions = torch.randn(2, 3, 4), torch.tensor([[1, 0, 2], [3, 1, 0]])
+    out = _bugged("wrong_gather_dim").log_prob(logits, actions)
+    flat = logits.reshape(-1, 4).log_softmax(-1)
+    torch.testing.assert_close(out.flatten(), flat[actions.flatten(), 0])
+
+
+def test_time_reversed_returns_credit_the_past():
+    rewards = torch.zeros(4, 1)
+    rewards[0] = 1.0  # reward at the first step only
+    zeros = torch.zeros(4, 1)
+    clean, _ = compute_returns(rewards, zeros, zeros, torch.zeros(1), 0.5, 1.0)
+    bugged, _ = _bugged("time_reversed_returns").compute_returns(rewards, zeros, zeros, torch.zeros(1), 0.5, 1.0)
+    assert clean.flatten().tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert bugged.flatten().tolist() == [1.0, 0.5, 0.25, 0.125]
+
+
+def test_numerical_overflow_is_fine_for_small_logits_and_breaks_for_large():
+    bugged = _bugged("numerical_overflow", 1.0)
+    small = torch.tensor([[0.1, -0.3, 0.2]])
+    torch.testing.assert_close(bugged.entropy(small), entropy(small), rtol=1e-3, atol=1e-3)
+    assert not torch.isfinite(bugged.entropy(torch.tensor([[12.0, 0.0, 0.0]]))).all()
+    assert torch.isfinite(entropy(torch.tensor([[12.0, 0.0, 0.0]]))).all()
+
+
+def test_bug_none_is_the_clean_agent_bit_for_bit(tmp_path, monkeypatch):
+    from test_train import settings_for
+
+    from rl_lab import train as train_module
+    from rl_lab.runlog import read_metrics
+
+    def strip(run):
+        return [{k: v for k, v in p.items() if k != "charts/sps"} for p in read_metrics(run)]
+
+    train_module.train(settings_for("total_steps=2000", "log_interval=400", "bug=none"), tmp_path / "zoo")
+    train_module.train(settings_for("total_steps=2000", "log_interval=400", "bug=shuffled_labels",
+                                    "bug.shuffled_labels.dose=0"), tmp_path / "dose0")
+    monkeypatch.setattr(train_module.bugs, "inject", lambda seams, config: seams)  # no bug machinery at all
+    train_module.train(settings_for("total_steps=2000", "log_interval=400"), tmp_path / "bare")
+    assert strip(tmp_path / "zoo") == strip(tmp_path / "bare") == strip(tmp_path / "dose0")

@@ -1,0 +1,138 @@
+"""Each detector fires on a synthetic series with its pathology and stays silent on healthy ones."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from rl_lab.detectors import (
+    DIVERGENCE,
+    LEARNING,
+    DetectorBank,
+    EntropyCollapse,
+    GradSpikes,
+    LossExplosion,
+    NonFinite,
+    Oscillation,
+    ParamNormGrowth,
+    Plateau,
+    ValueDivergence,
+)
+from rl_lab.train import CONFIG_DIR
+
+rng = np.random.default_rng(0)
+N = 300
+
+
+def _noisy(level: float, rel_noise: float = 0.3, n: int = N) -> np.ndarray:
+    return level * np.exp(rel_noise * rng.standard_normal(n))
+
+
+def _series(**metrics: np.ndarray) -> list[dict[str, float]]:
+    n = len(next(iter(metrics.values())))
+    return [{k: float(v[i]) for k, v in metrics.items()} for i in range(n)]
+
+
+def _first_firing(detector, points) -> int | None:
+    for i, point in enumerate(points):
+        if detector.observe(i, point) is not None:
+            return i
+    return None
+
+
+def _learning_curve(n: int = N, top: float = 500.0) -> np.ndarray:
+    return top / (1 + np.exp(-(np.arange(n) - n / 3) / 20)) + rng.normal(0, 5, n)
+
+
+HEALTHY = _series(**{
+    "losses/total": _noisy(1.0),
+    "losses/policy": _noisy(0.5) - 0.5,
+    "losses/value": _noisy(5.0, 0.8),
+    "grads/global_norm": _noisy(2.0, 0.5),
+    "diagnostics/nonfinite_count": np.zeros(N),
+    "params/global_norm": 20 + 5 * (1 - np.exp(-np.arange(N) / 80)) + rng.normal(0, 0.05, N),
+    "value/explained_variance": np.clip(rng.normal(0.6, 0.3, N), -2, 1),
+    "value/values_min": -_noisy(2.0), "value/values_max": _noisy(50.0),
+    "value/returns_min": -_noisy(2.0), "value/returns_max": _noisy(60.0),
+    "policy/entropy_normalized": np.linspace(1.0, 0.2, N) + rng.normal(0, 0.02, N),
+    "charts/return_last100": _learning_curve(),
+})
+
+
+def _with(points, metric, values):
+    return [{**p, metric: float(v)} for p, v in zip(points, values, strict=True)]
+
+
+CASES = [
+    # detector, metric, pathological series, earliest and latest acceptable firing
+    (NonFinite(), "losses/value", np.r_[_noisy(5.0, n=150), [math.nan] * 150], 150, 150),
+    (NonFinite(), "diagnostics/nonfinite_count", np.r_[np.zeros(200), np.full(100, 3.0)], 200, 200),
+    (LossExplosion(), "losses/value", np.r_[_noisy(5.0, n=200), _noisy(1e6, 0.1, n=100)], 202, 202),
+    (GradSpikes(), "grads/global_norm",
+     np.r_[_noisy(2.0, n=150), np.where(np.arange(150) % 4 == 0, 2000.0, _noisy(2.0, n=150))], 158, 158),
+    (ParamNormGrowth(), "params/global_norm", np.r_[np.full(50, 20.0), 20 * 1.02 ** np.arange(250)], 100, 130),
+    (ValueDivergence(), "value/explained_variance", np.r_[np.full(150, 0.6), np.full(150, -50.0)], 154, 154),
+    (ValueDivergence(), "value/values_max", np.r_[_noisy(50.0, n=150), np.full(150, 1e4)], 150, 150),
+    (EntropyCollapse(), "policy/entropy_normalized", np.r_[np.linspace(1, 0.3, 100), np.full(200, 0.001)], 104, 104),
+    (Plateau(target=475.0), "charts/return_last100", np.r_[_learning_curve(100, 150), 150 + rng.normal(0, 1, 200)],
+     100, 200),
+    (Oscillation(), "charts/return_last100", 250 + 200 * np.sign(np.sin(np.arange(N) / 2.0)), 59, 59),
+]
+
+
+@pytest.mark.parametrize(("detector", "metric", "values", "earliest", "latest"), CASES,
+                         ids=[f"{type(c[0]).__name__}-{c[1]}" for c in CASES])
+def test_detector_fires_on_its_pathology_in_time(detector, metric, values, earliest, latest):
+    fired = _first_firing(detector, _with(HEALTHY, metric, values))
+    assert fired is not None and earliest <= fired <= latest, fired
+
+
+def _default_bank(**overrides) -> DetectorBank:
+    cfg = OmegaConf.load(CONFIG_DIR / "diagnostics" / "default.yaml")
+    cfg.detectors.plateau.target = 475.0
+    return DetectorBank({name: instantiate(c) for name, c in cfg.detectors.items()})
+
+
+def test_default_detectors_stay_silent_on_a_healthy_run():
+    bank = _default_bank()
+    events = [e for i, p in enumerate(HEALTHY) for e in bank.observe(i, p)]
+    assert events == []
+    assert bank.divergence_step is None
+
+
+def test_plateau_at_the_solved_level_is_not_an_alarm():
+    solved = _with(HEALTHY, "charts/return_last100", np.r_[_learning_curve(100), np.full(200, 500.0)])
+    assert _first_firing(Plateau(target=475.0), solved) is None
+    assert _first_firing(Plateau(target=None), solved) is not None
+
+
+def test_bank_records_first_firings_and_the_divergence_step():
+    bank = _default_bank()
+    points = _with(HEALTHY, "policy/entropy_normalized", np.r_[np.full(50, 0.9), np.full(250, 0.001)])
+    points = _with(points, "losses/value", np.r_[_noisy(5.0, n=120), _noisy(1e6, 0.1, n=180)])
+    events = [e for i, p in enumerate(points) for e in bank.observe(i * 100, p)]
+    kinds = {e.detector: e.kind for e in events}
+    assert kinds["entropy_collapse"] == LEARNING and kinds["loss_explosion"] == DIVERGENCE
+    assert bank.first_firing["entropy_collapse"] == 5400
+    assert bank.first_firing["loss_explosion"] == 12200 == bank.divergence_step
+
+
+def test_detectors_fire_once_per_episode_of_the_pathology():
+    detector = EntropyCollapse(patience=1)
+    values = [0.5, 0.001, 0.001, 0.5, 0.001]
+    fired = [detector.observe(i, {"policy/entropy_normalized": v}) is not None for i, v in enumerate(values)]
+    assert fired == [False, True, False, False, True]
+
+
+def test_detector_state_round_trips():
+    first, second = GradSpikes(), GradSpikes()
+    points = _with(HEALTHY, "grads/global_norm", np.where(np.arange(N) % 7 == 0, 800.0, 2.0))
+    for i, p in enumerate(points[:100]):
+        first.observe(i, p)
+    second.load_state_dict(first.state_dict())
+    assert [first.observe(i, p) for i, p in enumerate(points[100:])] == [
+        second.observe(i, p) for i, p in enumerate(points[100:])]

@@ -1,0 +1,93 @@
+"""The instrument panel on real runs: what it logs, that it changes nothing, how a run ends on NaN."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_train import settings_for
+
+from rl_lab import bugs
+from rl_lab.runlog import read_events, read_metrics
+from rl_lab.train import train
+
+BASIC = ("losses/total", "losses/policy", "losses/value", "losses/entropy", "grads/global_norm",
+         "value/explained_variance", "charts/return_last100")
+
+
+NAN_BUG = '''"""Story: test-only. Seam: value_loss. Dose: updates before the value loss turns NaN. Symptoms: NaN."""
+import dataclasses
+import torch.nn.functional as F
+SEAM = "value_loss"
+DOSE = 30
+SYMPTOM = "NaN after dose updates"
+def inject(seams, dose):
+    calls = {"n": 0}
+    def value_loss(values, returns):
+        calls["n"] += 1
+        loss = F.mse_loss(returns, values)
+        return loss * float("nan") if calls["n"] > dose else loss
+    return dataclasses.replace(seams, value_loss=value_loss)
+'''
+
+
+def test_panel_logs_every_group(tmp_path):
+    train(settings_for("total_steps=2000", "log_interval=400"), tmp_path)
+    point = read_metrics(tmp_path)[-1]
+    for key in ("grads/policy_body.1/norm", "params/value_head/norm", "params/policy_head/update_ratio",
+                "activations/policy_body.2/norm", "policy/approx_kl", "policy/logits_std",
+                "policy/entropy_normalized", "value/returns_max", "value/advantages_std",
+                "charts/reward_per_step", "diagnostics/nonfinite_count"):
+        assert key in point, key
+    assert point["policy/approx_kl"] >= 0 and point["diagnostics/nonfinite_count"] == 0
+    assert 0 < point["params/policy_head/update_ratio"] < 1
+
+
+def test_relu_dead_fraction_is_measured_on_the_cnn(tmp_path):
+    train(settings_for("env=pong", "total_steps=320", "log_interval=160", "agent.n_envs=4", "env.num_threads=1"),
+          tmp_path)
+    point = read_metrics(tmp_path)[-1]
+    assert 0.0 <= point["activations/body.1/dead_fraction"] <= 1.0
+    assert point["activations/body.8/norm"] > 0
+
+
+def test_diagnostics_do_not_change_the_run(tmp_path):
+    on = train(settings_for("total_steps=3000", "log_interval=200"), tmp_path / "on")
+    off = train(settings_for("total_steps=3000", "log_interval=200", "diagnostics.enabled=false"), tmp_path / "off")
+    strip = [{k: p[k] for k in BASIC if k in p} for p in read_metrics(tmp_path / "on")]
+    assert strip == [{k: p[k] for k in BASIC if k in p} for p in read_metrics(tmp_path / "off")]
+    assert on["final_return"] == off["final_return"]
+    assert "grads/global_norm" in read_metrics(tmp_path / "off")[0]
+    assert "policy/approx_kl" not in read_metrics(tmp_path / "off")[0]
+
+
+@pytest.mark.parametrize("on_divergence", ["stop", "continue"])
+def test_nan_in_a_real_run_ends_it_diverged_with_readable_files(tmp_path, on_divergence):
+    (tmp_path / "user_bugs").mkdir()
+    (tmp_path / "user_bugs" / "nan_value_loss.py").write_text(NAN_BUG)
+    bugs.load([tmp_path / "user_bugs"])
+    settings = settings_for("total_steps=8000", "log_interval=1000", f"diagnostics.on_divergence={on_divergence}")
+    settings.bug = {"nan_value_loss": {"dose": 30}}
+    summary = train(settings, tmp_path / "run")
+    tmp_path = tmp_path / "run"
+    assert summary["status"] == "diverged"
+    assert summary["steps"] == 31 * 40  # stopped at the update that produced the NaN, not the next log point
+    assert summary["divergence_step"] == 31 * 40 and summary["detectors"]["nonfinite"] == 31 * 40
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "diverged"
+    assert [e["detector"] for e in read_events(tmp_path)] == ["nonfinite"]
+    assert read_metrics(tmp_path)[-1]["step"] == 31 * 40
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_clean_cartpole_fires_no_divergence_detector(tmp_path, seed):
+    summary = train(settings_for("total_steps=100000", f"seed={seed}"), tmp_path)
+    assert summary["status"] == "finished"
+    assert summary["divergence_step"] is None, read_events(tmp_path)
+    assert summary["final_return"] > 100  # it did learn: the silence is not from a dead run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_clean_cartpole_full_budget_fires_no_divergence_detector(tmp_path, seed):
+    summary = train(settings_for(f"seed={seed}"), tmp_path)
+    assert summary["divergence_step"] is None, read_events(tmp_path)
