@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from bugs._sign import flip_sign
+
 SEAM = "entropy"
 DOSE = 1.0
 DOSE_RANGE = (0.0, 1.0)
@@ -25,6 +27,4 @@ SYMPTOM = "entropy collapses early, then a plateau (needs ent_coef > 0)"
 
 
 def inject(seams, dose: float):
-    clean = seams.entropy
-    scale = 1.0 - 2.0 * dose
-    return dataclasses.replace(seams, entropy=lambda logits: scale * clean(logits))
+    return dataclasses.replace(seams, entropy=flip_sign(seams.entropy, dose))

@@ -13,9 +13,11 @@ the clean agent *with the same model*:
 ``bug=missing_eval_mode agent.model.dropout=0.2`` against ``bug=none agent.model.dropout=0.2``.
 With dropout 0 the bug changes nothing (and the test says so).
 
-Symptoms: noisier actions than the control: higher policy entropy at the same point,
-slower learning, lower final return; values used for advantages are noisier
-(explained variance lower).
+Symptoms: against the same-model control, the values and log-probs the update uses come
+from thinned networks: the gradient norm about doubles (CartPole, 100k steps: 30 against
+13) and the return is lower (146 against 249). Entropy is *not* higher (0.66 against
+0.78), and explained variance is no reliable tell (above the control at 100k steps,
+below it at 60k).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import dataclasses
 
 SEAM = "acting_mode"
 DOSE = 1.0
-SYMPTOM = "with dropout: noisier acting, lower return and explained variance than the same-model control"
+SYMPTOM = "with dropout: gradient norm ~2x the same-model control, lower return"
 
 
 def inject(seams, dose: float):

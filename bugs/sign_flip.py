@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from bugs._sign import flip_sign
+
 SEAM = "policy_loss"
 DOSE = 1.0
 DOSE_RANGE = (0.0, 1.0)
@@ -26,6 +28,4 @@ SYMPTOM = "return falls below random, entropy collapses; critic unaffected"
 
 
 def inject(seams, dose: float):
-    clean = seams.policy_loss
-    scale = 1.0 - 2.0 * dose
-    return dataclasses.replace(seams, policy_loss=lambda log_probs, advantages: scale * clean(log_probs, advantages))
+    return dataclasses.replace(seams, policy_loss=flip_sign(seams.policy_loss, dose))

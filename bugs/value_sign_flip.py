@@ -8,7 +8,7 @@ Seam: ``value_loss``. The loss is multiplied by (1 - 2 * dose); dose 1 negates i
 Dose: in [0, 1] (default 1.0); 0 is clean.
 
 Symptoms: the critic runs away from the returns: values driven to one extreme (CartPole:
-about -100 while returns are below 10), explained variance ~0, gradient norm x20 over
+about -100 while returns are below 10), explained variance ~0, gradient norm x24 over
 clean; the policy gets garbage advantages and the return falls below random.
 """
 
@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 
+from bugs._sign import flip_sign
+
 SEAM = "value_loss"
 DOSE = 1.0
 DOSE_RANGE = (0.0, 1.0)
-SYMPTOM = "values run away from the returns, gradient norm x20, return below random"
+SYMPTOM = "values run away from the returns, gradient norm x24, return below random"
 
 
 def inject(seams, dose: float):
-    clean = seams.value_loss
-    scale = 1.0 - 2.0 * dose
-    return dataclasses.replace(seams, value_loss=lambda values, returns: scale * clean(values, returns))
+    return dataclasses.replace(seams, value_loss=flip_sign(seams.value_loss, dose))

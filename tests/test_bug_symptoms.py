@@ -84,7 +84,6 @@ def test_missing_eval_mode_against_the_same_dropout_model(run):
     _, bugged = run("bug=missing_eval_mode", "agent.model.dropout=0.2")
     _, control = run("agent.model.dropout=0.2")
     assert second_half(bugged, "grads/global_norm") > 1.5 * second_half(control, "grads/global_norm")
-    assert second_half(bugged, EV) < second_half(control, EV) - 0.1
 
 
 def test_missing_eval_mode_without_dropout_changes_nothing(run, clean):
