@@ -95,7 +95,7 @@ class A2C:
         self.device = torch.device(device)
         self.obs = obs  # current observation of every env, the next rollout starts here
         self.episodes = EpisodeTracker.for_envs(hp.n_envs)
-        self.parameters = [p for p in model.parameters()]
+        self.parameters = list(model.parameters())
         self.record_graph = hp.reuse_acting_forward and not has_mode_dependent_layers(model)
 
     def _forward(self, obs: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

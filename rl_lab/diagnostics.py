@@ -36,6 +36,19 @@ def _layer(parameter_name: str) -> str:
     return parameter_name.rsplit(".", 1)[0]
 
 
+def basic_scalars(stats: dict[str, Any]) -> dict[str, float]:
+    """Losses, entropy, gradient norm and the critic's fit: logged with diagnostics off too."""
+    return {
+        "losses/total": stats["loss"].item(),
+        "losses/policy": stats["policy_loss"].item(),
+        "losses/value": stats["value_loss"].item(),
+        "losses/entropy": -stats["entropy"].item(),
+        "policy/entropy": stats["entropy"].item(),
+        "grads/global_norm": stats["grad_norm"].item(),
+        "value/explained_variance": explained_variance(stats["values"].flatten(), stats["returns"].flatten()),
+    }
+
+
 def _stats(prefix: str, x: torch.Tensor) -> dict[str, float]:
     x = x.detach().float()
     return {
@@ -84,17 +97,11 @@ class Diagnostics:
         """The panel after an armed update; ``stats`` is what :meth:`A2C.update` returned."""
         assert self.params_before is not None, "arm() before the update you measure"
         self.armed = False
-        out: dict[str, float] = {
-            "losses/total": stats["loss"].item(),
-            "losses/policy": stats["policy_loss"].item(),
-            "losses/value": stats["value_loss"].item(),
-            "losses/entropy": -stats["entropy"].item(),
-        }
-        out.update(self._gradients_and_parameters(stats["grad_norm"].item()))
+        out = basic_scalars(stats)
+        out.update(self._gradients_and_parameters(out["grads/global_norm"]))
         out.update(self.activations)
         out.update(self._policy(stats["logits"], rollout))
         values, returns, advantages = stats["values"], stats["returns"], stats["advantages"]
-        out["value/explained_variance"] = explained_variance(values.flatten(), returns.flatten())
         out.update(_stats("value/values", values))
         out.update(_stats("value/returns", returns))
         out.update(_stats("value/advantages", advantages))
@@ -131,7 +138,6 @@ class Diagnostics:
         logits = old_logits.flatten(0, -2)
         entropy = Categorical(logits=logits).entropy().mean().item()
         out = {
-            "policy/entropy": entropy,
             "policy/entropy_normalized": entropy / math.log(logits.shape[-1]),
             "policy/logits_std": logits.std(dim=-1, unbiased=False).mean().item(),
             "policy/logits_range": (logits.max(dim=-1).values - logits.min(dim=-1).values).mean().item(),

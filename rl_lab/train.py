@@ -22,11 +22,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rl_lab import bugs
-from rl_lab.a2c import A2C, explained_variance
+from rl_lab.a2c import A2C
 from rl_lab.checkpoint import load_checkpoint, save_checkpoint
 from rl_lab.config import ConfigError, TrainConfig, register_schema, to_settings
 from rl_lab.detectors import DIVERGENCE, DetectorBank
-from rl_lab.diagnostics import Diagnostics
+from rl_lab.diagnostics import Diagnostics, basic_scalars
 from rl_lab.envs import env_state, load_env_state
 from rl_lab.runlog import RunLog, write_json_atomic
 from rl_lab.seams import Seams
@@ -45,19 +45,6 @@ def _crossed(step: int, steps_per_update: int, interval: int) -> bool:
 
 
 ENV_METADATA = ("solved_return",)  # env-config keys that describe the env rather than build it
-
-
-def _basic_scalars(stats: dict[str, Any]) -> dict[str, float]:
-    """Losses and the critic's fit: what is logged with diagnostics off (and at unarmed updates)."""
-    return {
-        "losses/total": stats["loss"].item(),
-        "losses/policy": stats["policy_loss"].item(),
-        "losses/value": stats["value_loss"].item(),
-        "losses/entropy": -stats["entropy"].item(),
-        "policy/entropy": stats["entropy"].item(),
-        "grads/global_norm": stats["grad_norm"].item(),
-        "value/explained_variance": explained_variance(stats["values"].flatten(), stats["returns"].flatten()),
-    }
 
 
 def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
@@ -161,7 +148,7 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
             if log_now or blew_up:
                 now = time.perf_counter()
                 armed = diagnostics is not None and diagnostics.armed
-                scalars = diagnostics.measure(stats, rollout) if armed else _basic_scalars(stats)
+                scalars = diagnostics.measure(stats, rollout) if armed else basic_scalars(stats)
                 if episodes:
                     scalars["charts/episode_return"] = float(np.mean([ret for ret, _ in episodes]))
                     scalars["charts/episode_length"] = float(np.mean([length for _, length in episodes]))
