@@ -46,6 +46,8 @@ class NatureCNN(nn.Module):
     eval modes differ, for the ``missing_eval_mode`` bug and its control.
     """
 
+    takes_images_only = True  # convolutions need an image; probes skip their vector variants
+
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, dropout: float = 0.0):
         super().__init__()
         n_channels = observation_space.shape[0]
