@@ -3,13 +3,16 @@
     python -m rl_lab.train                                 # CartPole, the zoo's 500k steps, ~1.5 min
     python -m rl_lab.train env=pong seed=3 agent.lr=3e-4   # Pong on ale-py's C++ vector env
     python -m rl_lab.train resume=runs/cartpole/...        # continue a run from its last checkpoint
-    python -m rl_lab.train -m seed=0,1,2                   # a sweep (Hydra multirun)
+    python -m rl_lab.train -m seed=0,1,2                   # a sweep (Hydra multirun; rl_lab/sweep.py)
 """
 
 from __future__ import annotations
 
+import json
 import math
+import sys
 import time
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,12 +21,13 @@ import hydra
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rl_lab import bugs
 from rl_lab.a2c import A2C
-from rl_lab.checkpoint import load_checkpoint, save_checkpoint
+from rl_lab.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from rl_lab.config import ConfigError, TrainConfig, register_schema, to_settings
 from rl_lab.detectors import DIVERGENCE, DetectorBank
 from rl_lab.diagnostics import Diagnostics, basic_scalars
@@ -201,16 +205,41 @@ def prepare_run(cfg: DictConfig, run_dir: Path) -> TrainConfig:
     return settings
 
 
+FINAL_STATUSES = ("finished", "diverged")  # a sweep job with one of these is not run again
+
+
+def _sweep_job_state(run_dir: Path) -> str | None:
+    """The status a previous attempt of this sweep job left in ``run_dir``, if any."""
+    summary = run_dir / "summary.json"
+    return json.loads(summary.read_text())["status"] if summary.exists() else None
+
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
 def main(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    if in_sweep:  # re-running a sweep: finished jobs are skipped, interrupted ones continue
+        previous = _sweep_job_state(run_dir)
+        if previous in FINAL_STATUSES:
+            print(f"{run_dir}: already {previous}, skipped")
+            return json.loads((run_dir / "summary.json").read_text())["final_return"]
+        if checkpoint_path(run_dir).exists() and not cfg.resume:
+            cfg.resume = str(run_dir)
     try:
         settings = prepare_run(cfg, run_dir)
     except ConfigError as error:
         raise SystemExit(f"config error: {error}") from None
     print(f"run directory: {run_dir}")
     print(f"logs: tensorboard --logdir {run_dir / 'tb'}")
-    result = train(settings, run_dir)
+    try:
+        result = train(settings, run_dir)
+    except Exception:
+        if not in_sweep:
+            raise
+        # one failed job must not end the sweep: its summary says "failed", the traceback is kept
+        (run_dir / "error.txt").write_text(traceback.format_exc())
+        print(f"{run_dir}: failed, traceback in {run_dir / 'error.txt'}", file=sys.stderr)
+        return math.nan
     print(
         f"{result['status']}: {result['steps']} steps in {result['wall_time_s']:.0f} s, "
         f"final return (last 100 episodes) {result['final_return']:.2f}, best {result['best_return']:.2f}"

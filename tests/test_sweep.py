@@ -1,0 +1,93 @@
+"""Sweeps (Hydra multirun): checked before launch, finished jobs skipped, a failed job kept apart."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rl_lab.sweep import sweep_jobs
+from tests.test_train import REPO
+
+CRASH_BUG = '''"""A bug whose policy loss raises: one failed job must not end a sweep."""
+import dataclasses
+SEAM = "policy_loss"
+DOSE = 1.0
+SYMPTOM = "the run fails with an exception"
+def inject(seams, dose):
+    def policy_loss(log_probs, advantages):
+        raise RuntimeError("crash_bug: deliberate failure")
+    return dataclasses.replace(seams, policy_loss=policy_loss)
+'''
+
+
+def _sweep(sweep_dir: Path, *overrides: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rl_lab.train",
+            "-m",
+            "total_steps=400",
+            "progress=false",
+            f"hydra.sweep.dir={sweep_dir}",
+            *overrides,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _status(job_dir: Path) -> str:
+    return json.loads((job_dir / "summary.json").read_text())["status"]
+
+
+def test_sweep_jobs_expand_the_cartesian_product():
+    jobs = sweep_jobs(["bug=sign_flip,none", "seed=0,1,2"])
+    assert len(jobs) == 6 and ["bug=none", "seed=2"] in jobs
+
+
+def test_a_bad_dose_in_any_job_fails_the_sweep_before_any_job_runs(tmp_path):
+    done = _sweep(tmp_path / "sweep", "bug=off_by_one_frames", "bug.off_by_one_frames.dose=0,1,9999")
+    assert done.returncode != 0
+    assert "bug.off_by_one_frames.dose=9999 is invalid: must lie in [0, 1000]; no job was launched" in done.stderr
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_an_unknown_bug_fails_the_sweep_with_the_choices(tmp_path):
+    done = _sweep(tmp_path / "sweep", "bug=none,sign_flp")
+    assert done.returncode != 0 and "sign_flip" in done.stderr
+    assert not list((tmp_path / "sweep").glob("*/summary.json"))
+
+
+def test_rerunning_a_sweep_skips_finished_jobs_and_continues_interrupted_ones(tmp_path):
+    sweep = tmp_path / "sweep"
+    assert _sweep(sweep, "seed=0,1").returncode == 0
+    jobs = sorted(sweep.glob("seed=*"))
+    assert [_status(j) for j in jobs] == ["finished", "finished"]
+    interrupted = jobs[1] / "summary.json"
+    interrupted.write_text(interrupted.read_text().replace('"finished"', '"interrupted"'))
+    logged = (jobs[1] / "metrics.jsonl").read_text()
+    done = _sweep(sweep, "seed=0,1,2")
+    assert done.returncode == 0, done.stderr
+    assert f"{jobs[0]}: already finished, skipped" in done.stdout
+    assert f"{jobs[1]}: already" not in done.stdout
+    assert [_status(j) for j in sorted(sweep.glob("seed=*"))] == ["finished"] * 3
+    # continued from its checkpoint (at its last step: nothing left to train), not restarted
+    assert (jobs[1] / "metrics.jsonl").read_text() == logged
+
+
+def test_one_failed_job_does_not_stop_the_sweep(tmp_path):
+    (tmp_path / "bugs").mkdir()
+    (tmp_path / "bugs" / "crash_bug.py").write_text(CRASH_BUG)
+    sweep = tmp_path / "sweep"
+    done = _sweep(sweep, "bug=crash_bug,none", env={"RL_LAB_BUG_PATH": str(tmp_path / "bugs")})
+    assert done.returncode == 0, done.stderr
+    failed, clean = sweep / "bug=crash_bug,total_steps=400", sweep / "bug=none,total_steps=400"
+    assert _status(failed) == "failed" and _status(clean) == "finished"
+    assert "crash_bug: deliberate failure" in (failed / "error.txt").read_text()
