@@ -1,0 +1,90 @@
+"""Evaluate a run's last checkpoint: whole episodes, stochastic and deterministic policy.
+
+    python -m rl_lab.evaluate run=runs/pong/<run>                 # 16 episodes in each mode
+    python -m rl_lab.evaluate run=runs/cartpole/<run> episodes=32 seed=7
+
+The *stochastic* policy samples its actions, as rl-baselines3-zoo's benchmark
+evaluates A2C; the *deterministic* one takes the most probable action. Each mode
+plays ``episodes`` environments in parallel and counts the first episode of each
+(counting every finished episode would favour short ones). The agent is built as
+it trained, its bugs included (a bug at ``preprocess`` changes what it sees).
+Results are printed and written to ``<run>/eval.json``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from rl_lab import bugs
+from rl_lab.checkpoint import load_checkpoint
+from rl_lab.config import to_settings
+from rl_lab.runlog import write_json_atomic
+from rl_lab.seams import Seams
+from rl_lab.train import ENV_METADATA
+
+MODES = ("stochastic", "deterministic")
+
+
+def evaluate(run_dir: Path, episodes: int = 16, seed: int = 10_000) -> dict[str, Any]:
+    """Mean, std and all returns of ``episodes`` episodes per mode, from the run's last checkpoint."""
+    settings = to_settings(OmegaConf.load(run_dir / "config.yaml"))
+    checkpoint = load_checkpoint(run_dir)
+    torch.manual_seed(seed)
+    seams = bugs.inject(Seams(), settings.bug)
+    env_config = {k: v for k, v in settings.env.items() if k not in ENV_METADATA}
+    result: dict[str, Any] = {"step": checkpoint["step"], "episodes": episodes, "seed": seed}
+    for mode in MODES:
+        envs = instantiate(env_config, n_envs=episodes)
+        model = seams.build_model(
+            instantiate(settings.agent.model, _partial_=True), envs.single_observation_space, envs.single_action_space
+        )
+        model.load_state_dict(checkpoint["model"])
+        seams.acting_mode(model)
+        returns = np.zeros(episodes)
+        done = np.zeros(episodes, dtype=bool)
+        obs, _ = envs.reset(seed=seed)
+        with torch.no_grad():
+            while not done.all():
+                logits, _ = model(seams.preprocess(obs))
+                if mode == "deterministic":
+                    actions = logits.argmax(-1)
+                else:
+                    actions = torch.distributions.Categorical(logits=logits).sample()
+                obs, reward, terminated, truncated, _ = envs.step(actions.numpy())
+                returns += np.where(done, 0.0, reward)
+                done |= np.logical_or(terminated, truncated)
+        envs.close()
+        result[mode] = {"mean": float(returns.mean()), "std": float(returns.std()), "returns": returns.tolist()}
+    write_json_atomic(run_dir / "eval.json", result)
+    return result
+
+
+def main(argv: list[str]) -> int:
+    args = OmegaConf.merge(OmegaConf.create({"run": None, "episodes": 16, "seed": 10_000}), OmegaConf.from_cli(argv))
+    if args.run is None or not (Path(args.run) / "config.yaml").exists():
+        print(
+            f"run={args.run!r} is invalid: give a run directory (one with config.yaml), e.g. "
+            "python -m rl_lab.evaluate run=runs/cartpole/<run>",
+            file=sys.stderr,
+        )
+        return 2
+    if args.episodes < 1:
+        print(f"episodes={args.episodes!r} is invalid: must be an integer >= 1", file=sys.stderr)
+        return 2
+    result = evaluate(Path(args.run), args.episodes, args.seed)
+    for mode in MODES:
+        r = result[mode]
+        print(f"{mode:13s} {r['mean']:8.2f} +- {r['std']:.2f} over {args.episodes} episodes (step {result['step']})")
+    print(f"written: {Path(args.run) / 'eval.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
