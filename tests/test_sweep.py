@@ -91,3 +91,19 @@ def test_one_failed_job_does_not_stop_the_sweep(tmp_path):
     failed, clean = sweep / "bug=crash_bug,total_steps=400", sweep / "bug=none,total_steps=400"
     assert _status(failed) == "failed" and _status(clean) == "finished"
     assert "crash_bug: deliberate failure" in (failed / "error.txt").read_text()
+
+
+def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path):
+    sweep = tmp_path / "sweep"
+    done = _sweep(sweep, "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    assert done.returncode == 0, done.stderr
+    assert [_status(j) for j in sorted(sweep.glob("seed=*"))] == ["finished", "finished"]
+
+
+def test_submitit_local_launcher_runs_a_sweep_as_the_cluster_launcher_would(tmp_path):
+    sweep = tmp_path / "sweep"
+    done = _sweep(sweep, "seed=0,1", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5")
+    assert done.returncode == 0, done.stderr
+    jobs = sorted(p for p in sweep.iterdir() if p.name.startswith("seed="))
+    assert [_status(j) for j in jobs] == ["finished", "finished"]
+    assert (sweep / ".submitit").is_dir()  # submitit's own job records, as on SLURM
