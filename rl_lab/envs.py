@@ -44,10 +44,17 @@ import ale_py
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
+from hydra.utils import instantiate
 
 gym.register_envs(ale_py)
 
 SAME_STEP = {"autoreset_mode": AutoresetMode.SAME_STEP}
+ENV_METADATA = ("solved_return",)  # env-config keys that describe the env rather than build it
+
+
+def make_envs(env_config: dict[str, Any], n_envs: int) -> VectorEnv:
+    """The vector env an ``env`` config group entry describes (its ``_target_`` factory)."""
+    return instantiate({k: v for k, v in env_config.items() if k not in ENV_METADATA}, n_envs=n_envs)
 
 
 def make_classic_env(id: str, n_envs: int) -> VectorEnv:

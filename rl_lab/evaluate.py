@@ -19,15 +19,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from rl_lab import bugs
 from rl_lab.checkpoint import load_checkpoint
 from rl_lab.config import to_settings
+from rl_lab.envs import make_envs
 from rl_lab.runlog import write_json_atomic
-from rl_lab.seams import Seams
-from rl_lab.train import ENV_METADATA
+from rl_lab.train import build_agent
 
 MODES = ("stochastic", "deterministic")
 
@@ -36,28 +34,23 @@ def evaluate(run_dir: Path, episodes: int = 16, seed: int = 10_000) -> dict[str,
     """Mean, std and all returns of ``episodes`` episodes per mode, from the run's last checkpoint."""
     settings = to_settings(OmegaConf.load(run_dir / "config.yaml"))
     checkpoint = load_checkpoint(run_dir)
-    torch.manual_seed(seed)
-    seams = bugs.inject(Seams(), settings.bug)
-    env_config = {k: v for k, v in settings.env.items() if k not in ENV_METADATA}
     result: dict[str, Any] = {"step": checkpoint["step"], "episodes": episodes, "seed": seed}
     for mode in MODES:
-        envs = instantiate(env_config, n_envs=episodes)
-        model = seams.build_model(
-            instantiate(settings.agent.model, _partial_=True), envs.single_observation_space, envs.single_action_space
-        )
+        envs = make_envs(settings.env, episodes)
+        agent = build_agent(settings, envs, seed)  # as it trained: its bugs' seams included
+        model, seams, obs = agent.model, agent.seams, agent.obs
         model.load_state_dict(checkpoint["model"])
         seams.acting_mode(model)
         returns = np.zeros(episodes)
         done = np.zeros(episodes, dtype=bool)
-        obs, _ = envs.reset(seed=seed)
         with torch.no_grad():
             while not done.all():
-                logits, _ = model(seams.preprocess(obs))
+                logits, _ = model(seams.preprocess(obs).to(agent.device))
                 if mode == "deterministic":
                     actions = logits.argmax(-1)
                 else:
                     actions = torch.distributions.Categorical(logits=logits).sample()
-                obs, reward, terminated, truncated, _ = envs.step(actions.numpy())
+                obs, reward, terminated, truncated, _ = envs.step(actions.cpu().numpy())
                 returns += np.where(done, 0.0, reward)
                 done |= np.logical_or(terminated, truncated)
         envs.close()

@@ -18,13 +18,13 @@ from typing import Any
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from rl_lab.config import ConfigError
-from rl_lab.probes import OverfitResult, ProbeResult, build_agent, overfit_one_batch, run_all
+from rl_lab.envs import make_envs
+from rl_lab.probes import OverfitResult, ProbeResult, overfit_one_batch, run_all
 from rl_lab.runlog import write_json_atomic
-from rl_lab.train import CONFIG_DIR, ENV_METADATA, prepare_run
+from rl_lab.train import CONFIG_DIR, build_agent, prepare_run
 
 
 def format_table(results: list[ProbeResult], overfit: OverfitResult) -> str:
@@ -72,7 +72,7 @@ def matrix_markdown(reports: dict[str, dict[str, Any]]) -> str:
 def run_probes(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     settings = prepare_run(cfg, run_dir)
     results = run_all(settings, settings.seed)
-    envs = instantiate({k: v for k, v in settings.env.items() if k not in ENV_METADATA}, n_envs=settings.agent.n_envs)
+    envs = make_envs(settings.env, settings.agent.n_envs)
     try:
         overfit = overfit_one_batch(build_agent(settings, envs, settings.seed))
     finally:

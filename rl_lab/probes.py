@@ -42,14 +42,13 @@ import gymnasium as gym
 import hydra
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from torch import nn
 
-from rl_lab import bugs
 from rl_lab.a2c import A2C
-from rl_lab.config import AgentConfig, TrainConfig
+from rl_lab.config import TrainConfig
 from rl_lab.envs import SAME_STEP
 from rl_lab.seams import Seams
+from rl_lab.train import build_agent
 
 PROBE_GAMMA = 0.5
 IMAGE_SHAPE = (1, 36, 36)
@@ -218,23 +217,6 @@ class ProbeResult:
     measured: dict[str, float]  # check label -> last measured value
     targets: dict[str, float]
     error: str = ""  # the exception that ended the probe early, if any
-
-
-def build_agent(settings: TrainConfig, envs: gym.vector.VectorEnv, seed: int, hp: AgentConfig | None = None) -> A2C:
-    """The configured agent (network, optimizer, seams with the configured bugs) on ``envs``.
-
-    Bugs are injected afresh for every agent: some keep state (a frame history, a
-    random generator) that must not leak from one probe into the next.
-    """
-    hp = hp or settings.agent
-    torch.manual_seed(seed)
-    seams = bugs.inject(Seams(), settings.bug)
-    model = seams.build_model(
-        instantiate(hp.model, _partial_=True), envs.single_observation_space, envs.single_action_space
-    )
-    optimizer = instantiate(hp.optimizer, _partial_=True)(model.parameters(), lr=hp.lr)
-    obs, _ = envs.reset(seed=seed)
-    return A2C(envs, model, optimizer, hp, seams, obs)
 
 
 def _measure(model: nn.Module, seams: Seams, env: ProbeEnv, checks: list[Check]) -> dict[str, float]:

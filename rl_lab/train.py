@@ -20,6 +20,7 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
+from gymnasium.vector import VectorEnv
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -28,10 +29,10 @@ from omegaconf import DictConfig, OmegaConf
 from rl_lab import bugs
 from rl_lab.a2c import A2C
 from rl_lab.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
-from rl_lab.config import ConfigError, TrainConfig, register_schema, to_settings
+from rl_lab.config import AgentConfig, ConfigError, TrainConfig, register_schema, to_settings
 from rl_lab.detectors import DIVERGENCE, DetectorBank
 from rl_lab.diagnostics import Diagnostics, basic_scalars
-from rl_lab.envs import env_state, load_env_state
+from rl_lab.envs import env_state, load_env_state, make_envs
 from rl_lab.runlog import RunLog, write_json_atomic
 from rl_lab.seams import Seams
 
@@ -48,7 +49,21 @@ def _crossed(step: int, steps_per_update: int, interval: int) -> bool:
     return step // interval > (step - steps_per_update) // interval
 
 
-ENV_METADATA = ("solved_return",)  # env-config keys that describe the env rather than build it
+def build_agent(settings: TrainConfig, envs: VectorEnv, seed: int, hp: AgentConfig | None = None) -> A2C:
+    """The configured agent on ``envs``: network, optimizer, and seams with the configured bugs.
+
+    Bugs are injected afresh for every agent: some keep state (a frame history, a random
+    generator) that must not leak from one agent into the next.
+    """
+    hp = hp or settings.agent
+    torch.manual_seed(seed)
+    seams = bugs.inject(Seams(), settings.bug)
+    model = seams.build_model(
+        instantiate(hp.model, _partial_=True), envs.single_observation_space, envs.single_action_space
+    ).to(settings.device)
+    optimizer = instantiate(hp.optimizer, _partial_=True)(model.parameters(), lr=hp.lr)
+    obs, _ = envs.reset(seed=seed)
+    return A2C(envs, model, optimizer, hp, seams, obs, settings.device)
 
 
 def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
@@ -56,17 +71,9 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
     hp, diag_cfg = settings.agent, settings.diagnostics
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
-    torch.manual_seed(settings.seed)
-    device = torch.device(settings.device)
-
-    envs = instantiate({k: v for k, v in settings.env.items() if k not in ENV_METADATA}, n_envs=hp.n_envs)
-    seams = bugs.inject(Seams(), settings.bug)
-    model = seams.build_model(
-        instantiate(hp.model, _partial_=True), envs.single_observation_space, envs.single_action_space
-    ).to(device)
-    optimizer = instantiate(hp.optimizer, _partial_=True)(model.parameters(), lr=hp.lr)
-    obs, _ = envs.reset(seed=settings.seed)
-    agent = A2C(envs, model, optimizer, hp, seams, obs, device)
+    envs = make_envs(settings.env, hp.n_envs)
+    agent = build_agent(settings, envs, settings.seed)
+    model, optimizer = agent.model, agent.optimizer
     diagnostics = (
         Diagnostics(model, hp.max_grad_norm, diag_cfg.activation_samples, diag_cfg.kl_samples)
         if diag_cfg.enabled else None

@@ -9,20 +9,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra.utils import instantiate
 
+from rl_lab.envs import make_envs
 from rl_lab.probe import matrix_markdown
 from rl_lab.probes import (
     PROBE_GAMMA,
     PROBES,
     DiscountProbe,
     PolicyValueProbe,
-    build_agent,
     overfit_one_batch,
     run_all,
     run_probe,
     variants_for,
 )
+from rl_lab.train import build_agent
 from tests.test_train import settings_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -120,7 +120,7 @@ def test_unknown_variant_is_refused_with_the_choices():
 
 def _overfit(*overrides: str):
     settings = settings_for(*overrides)
-    envs = instantiate({k: v for k, v in settings.env.items() if k != "solved_return"}, n_envs=settings.agent.n_envs)
+    envs = make_envs(settings.env, settings.agent.n_envs)
     try:
         return overfit_one_batch(build_agent(settings, envs, seed=0))
     finally:
@@ -152,7 +152,10 @@ def test_matrix_lists_failures_and_the_bugs_no_probe_catches():
 def _cli(*overrides: str, tmp_path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "rl_lab.probe", "progress=false", f"hydra.run.dir={tmp_path}", *overrides],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
