@@ -42,12 +42,10 @@ import gymnasium as gym
 import hydra
 import numpy as np
 import torch
-from torch import nn
 
 from rl_lab.a2c import A2C
 from rl_lab.config import TrainConfig
 from rl_lab.envs import SAME_STEP
-from rl_lab.seams import Seams
 from rl_lab.train import build_agent
 
 PROBE_GAMMA = 0.5
@@ -219,8 +217,9 @@ class ProbeResult:
     error: str = ""  # the exception that ended the probe early, if any
 
 
-def _measure(model: nn.Module, seams: Seams, env: ProbeEnv, checks: list[Check]) -> dict[str, float]:
-    x = seams.preprocess(np.stack([env.encode(c.state) for c in checks]))
+def _measure(agent: A2C, env: ProbeEnv, checks: list[Check]) -> dict[str, float]:
+    model, seams = agent.model, agent.seams
+    x = seams.preprocess(np.stack([env.encode(c.state) for c in checks])).to(agent.device)
     seams.acting_mode(model)
     with torch.no_grad():
         logits, values = model(x)
@@ -246,7 +245,7 @@ def run_probe(probe: Probe, variant: str, settings: TrainConfig, seed: int = 0) 
             agent.update(agent.collect_rollout())
             result.updates = update
             if update % EVAL_EVERY == 0:
-                result.measured = _measure(agent.model, agent.seams, single, checks)
+                result.measured = _measure(agent, single, checks)
                 ok = all(c.passes(result.measured[c.label]) for c in checks)
                 streak = streak + 1 if ok else 0
                 if streak == CONFIRM:
