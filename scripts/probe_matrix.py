@@ -1,6 +1,6 @@
 """The bug x probe matrix: every zoo bug (and the clean agent) through every probe.
 
-    python scripts/probe_matrix.py              # CartPole's agent (MLP): ~4 min on 2 cores
+    python scripts/probe_matrix.py              # CartPole's agent (MLP): ~6 min on 2 cores
     python scripts/probe_matrix.py env=pong     # Pong's agent (NatureCNN, image probes only)
 
 Runs ``python -m rl_lab.probe -m 'bug=glob(*)' hydra/launcher=joblib`` (one Hydra job per
