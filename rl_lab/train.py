@@ -215,10 +215,10 @@ def prepare_run(cfg: DictConfig, run_dir: Path) -> TrainConfig:
 FINAL_STATUSES = ("finished", "diverged")  # a sweep job with one of these is not run again
 
 
-def _sweep_job_state(run_dir: Path) -> str | None:
-    """The status a previous attempt of this sweep job left in ``run_dir``, if any."""
+def _previous_summary(run_dir: Path) -> dict[str, Any] | None:
+    """The summary a previous attempt of this sweep job left in ``run_dir``, if any."""
     summary = run_dir / "summary.json"
-    return json.loads(summary.read_text())["status"] if summary.exists() else None
+    return json.loads(summary.read_text()) if summary.exists() else None
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
@@ -226,10 +226,10 @@ def main(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     if in_sweep:  # re-running a sweep: finished jobs are skipped, interrupted ones continue
-        previous = _sweep_job_state(run_dir)
-        if previous in FINAL_STATUSES:
-            print(f"{run_dir}: already {previous}, skipped")
-            return json.loads((run_dir / "summary.json").read_text())["final_return"]
+        previous = _previous_summary(run_dir)
+        if previous and previous["status"] in FINAL_STATUSES:
+            print(f"{run_dir}: already {previous['status']}, skipped")
+            return previous["final_return"]
         if checkpoint_path(run_dir).exists() and not cfg.resume:
             cfg.resume = str(run_dir)
     try:
