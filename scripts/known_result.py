@@ -2,7 +2,7 @@
 
     python scripts/known_result.py                          # CartPole-v1, 5 seeds x 500k steps each side
     python scripts/known_result.py seeds=3 steps=100000 out=/tmp/kr   # a shorter check
-    python scripts/known_result.py env=pong seeds=2 steps=200000      # Pong, both on PongNoFrameskip-v4
+    python scripts/known_result.py env=pong seeds=2 steps=100000      # Pong: ale-py vector env vs SB3's AtariWrapper
     python scripts/known_result.py bug=sign_flip seeds=3 steps=30000 out=/tmp/kr   # the test's power
 
 Both sides get the same hyperparameters (rl-lab's config for ``env``, handed to SB3's
