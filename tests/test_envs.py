@@ -70,3 +70,27 @@ def test_vector_pong_has_no_snapshot():
     envs = make_atari_vector_env("pong", 1, num_threads=1)
     assert env_state(envs) is None
     envs.close()
+
+
+def test_catch_is_bsuites_catch_drawn_as_an_image():
+    from rl_lab.catch import COLUMNS, LEFT, RIGHT, ROWS, CatchEnv
+
+    env = CatchEnv()
+    obs, _ = env.reset(seed=3)
+    assert obs.shape == (1, 40, 40) and obs.dtype == np.uint8 and set(np.unique(obs)) == {0, 255}
+    ball = env.ball_column
+    rewards, steps, done = [], 0, False
+    while not done:  # chase the ball: always caught
+        action = LEFT if env.paddle > ball else RIGHT if env.paddle < ball else 1
+        obs, reward, done, truncated, _ = env.step(action)
+        rewards.append(reward)
+        steps += 1
+    assert steps == ROWS - 1 and rewards[-1] == 1.0 and sum(rewards[:-1]) == 0.0 and not truncated
+    env.reset(seed=3)
+    ball = env.ball_column
+    away = RIGHT if ball < COLUMNS // 2 else LEFT
+    for _ in range(ROWS - 1):
+        *_, reward, done, _, _ = env.step(away)
+    assert done and reward == -1.0
+    with pytest.raises(ValueError, match="action 5 is invalid"):
+        env.step(5)
