@@ -179,6 +179,7 @@ class A2C:
             "returns": returns,
             "advantages": advantages,
             "logits": logits.detach(),
+            "log_probs": log_probs.detach(),
         }
 
 

@@ -9,7 +9,11 @@ firing is an :class:`Event` (step, detector, metric, value, threshold). Kinds:
                 parameter-norm growth, value divergence. The first firing of
                 one of these is the run's ``divergence_step``.
 ``learning``    the run is healthy numerically but not learning as it should:
-                entropy collapse, plateau, oscillation.
+                entropy collapse, plateau, oscillation, a critic that does not fit.
+``consistency`` a number that a correct agent pins down is off: a KL that must be 0
+                (the update trains the policy that acted), a loss term that differs
+                from its recomputation, inputs far from order 1. Exact checks, so they
+                fire at once and never on a correct agent.
 
 Thresholds live in ``conf/diagnostics/default.yaml``; each class documents
 its rule. They were set on clean CartPole and Pong runs (``tests/test_detectors.py``
@@ -24,7 +28,7 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-DIVERGENCE, LEARNING = "divergence", "learning"
+DIVERGENCE, LEARNING, CONSISTENCY = "divergence", "learning", "consistency"
 
 
 @dataclass
@@ -274,6 +278,93 @@ class Oscillation(_Windowed):
         if swings >= self.min_swings:
             return float(swings), float(self.min_swings), (
                 f"return swung {swings} times across its mean +- {band:g} in {len(h)} points")
+        return None
+
+
+class CriticFit(_Windowed):
+    """The critic did not learn: the median explained variance of the first ``window`` points
+    after ``after`` agent steps is below ``floor``. Judged once, on that window, and not at all
+    when ``after`` is None.
+
+    Explained variance is only meaningful once the returns vary and the critic had time: clean
+    CartPole's stays near 0 for its first ~50k steps (bootstrapped 5-step returns barely vary),
+    and a nearly deterministic policy makes any batch's returns almost constant, so a rolling
+    check would misfire late. Hence one window, placed per environment (``env.critic_fit_after``).
+    """
+
+    kind = LEARNING
+
+    def __init__(self, floor: float = 0.1, window: int = 10, after: int | None = None, name: str | None = None):
+        super().__init__("value/explained_variance", window, name)
+        self.floor, self.after = floor, after
+        self.verdict: tuple[float, float, str] | None = None
+        self.judged = False
+
+    def observe(self, step: int, scalars: dict[str, float]) -> Event | None:
+        if self.after is not None and step >= self.after and not self.judged:
+            self._push(scalars)
+            if len(self.history) == self.history.maxlen:
+                self.judged = True
+                median = statistics.median(self.history)
+                if median < self.floor:
+                    self.verdict = (median, self.floor,
+                                    f"median explained variance {median:.3g} over {len(self.history)} points from step {self.after:,}")
+        return super().observe(step, scalars)
+
+    def check(self, scalars):
+        return self.verdict
+
+
+class NoLearning(Detector):
+    """Not learning at all: at ``by_step`` agent steps the return (last 100 episodes) is still below
+    ``min_return``, a level every clean seed passes by then (per environment: ``env.learning_check``;
+    None turns it off)."""
+
+    kind = LEARNING
+    metric = "charts/return_last100"
+
+    def __init__(self, by_step: int | None = None, min_return: float | None = None, name: str | None = None):
+        super().__init__(name)
+        self.by_step, self.min_return = by_step, min_return
+        self.step = 0
+
+    def observe(self, step: int, scalars: dict[str, float]) -> Event | None:
+        self.step = step
+        return super().observe(step, scalars)
+
+    def check(self, scalars):
+        value = scalars.get(self.metric)
+        if self.by_step is None or self.step < self.by_step or value is None or not math.isfinite(value):
+            return None
+        if value < self.min_return:
+            return value, self.min_return, f"return {value:.3g} < {self.min_return:g} at step {self.step:,}"
+        return None
+
+
+class RangeCheck(Detector):
+    """A number outside the range a correct agent keeps it in, for ``patience`` points in a row.
+
+    Configured per metric (``conf/diagnostics/default.yaml``): the acting/training and
+    acting/eval-mode KLs and the loss's entropy and log-probability gaps must be 0, the
+    network's inputs of order 1.
+    """
+
+    kind = CONSISTENCY
+
+    def __init__(self, metric: str, low: float = -math.inf, high: float = math.inf, patience: int = 1,
+                 name: str | None = None):
+        super().__init__(name)
+        self.metric, self.low, self.high, self.patience = metric, low, high, patience
+        self.outside = 0
+
+    def check(self, scalars):
+        value = scalars.get(self.metric)
+        if value is None or not math.isfinite(value):
+            return None
+        self.outside = self.outside + 1 if not self.low <= value <= self.high else 0
+        if self.outside >= self.patience:
+            bound = self.low if value < self.low else self.high
+            return value, bound, f"{self.metric} = {value:.3g} outside [{self.low:g}, {self.high:g}]"
         return None
 
 

@@ -8,7 +8,15 @@ Groups (TensorBoard tags and ``metrics.jsonl`` keys):
 ``activations/``  per activation layer, mean L2 norm per sample and (ReLU) dead fraction:
                   units that are zero for every sample of the batch
 ``policy/``       entropy, entropy / log(n_actions), logits spread (std over actions,
-                  max - min), approximate KL(old || new) on the same observations
+                  max - min), approximate KL(old || new) on the same observations, and two
+                  consistency checks that are 0 in a correct agent (up to float rounding):
+                  ``act_eval_kl``, KL(acting policy || the same parameters in eval mode), and
+                  ``act_train_kl``, KL(acting policy || the policy the update trained), logged
+                  only for models whose train and eval modes agree (no dropout): parameters do
+                  not change during a rollout, so the update must see the policy that acted;
+                  ``entropy_gap`` and ``log_prob_gap``, the loss's entropy and log-probabilities
+                  against the same quantities recomputed from the logits by torch.distributions
+``inputs/``       largest |network input| (a network wants inputs of order 1)
 ``value/``        explained variance; mean/std/min/max of values, returns, advantages
 ``charts/``       episode return and length, reward per step, steps/s
 ``diagnostics/``  count of non-finite numbers among losses, values, returns and advantages,
@@ -27,9 +35,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.distributions import Categorical
+from torch.distributions import Categorical, kl_divergence
+from torch.func import functional_call
 
 from rl_lab.a2c import Rollout, explained_variance
+from rl_lab.models import has_mode_dependent_layers
 
 
 def _layer(parameter_name: str) -> str:
@@ -68,6 +78,7 @@ class Diagnostics:
         self.activation_samples = activation_samples
         self.kl_samples = kl_samples
         self.named_parameters = list(model.named_parameters())
+        self.mode_dependent = has_mode_dependent_layers(model)
         self.armed = False
         self.activations: dict[str, float] = {}
         self.params_before: list[torch.Tensor] | None = None
@@ -100,7 +111,8 @@ class Diagnostics:
         out = basic_scalars(stats)
         out.update(self._gradients_and_parameters(out["grads/global_norm"]))
         out.update(self.activations)
-        out.update(self._policy(stats["logits"], rollout))
+        out.update(self._policy(stats, rollout))
+        out["inputs/abs_max"] = rollout.obs.abs().max().item()
         values, returns, advantages = stats["values"], stats["returns"], stats["advantages"]
         out.update(_stats("value/values", values))
         out.update(_stats("value/returns", returns))
@@ -134,17 +146,43 @@ class Diagnostics:
             out[f"params/{layer}/update_ratio"] = math.sqrt(delta_sq[layer]) / (math.sqrt(before_sq[layer]) + 1e-12)
         return out
 
-    def _policy(self, old_logits: torch.Tensor, rollout: Rollout) -> dict[str, float]:
-        logits = old_logits.flatten(0, -2)
-        entropy = Categorical(logits=logits).entropy().mean().item()
+    def _policy(self, stats: dict[str, Any], rollout: Rollout) -> dict[str, float]:
+        logits = stats["logits"].flatten(0, -2)
+        policy = Categorical(logits=logits, validate_args=False)  # a diverged run's NaNs are logged, not raised
+        entropy = policy.entropy().mean().item()
+        recomputed_log_probs = policy.log_prob(rollout.actions.flatten().to(logits.device))
         out = {
+            "policy/entropy_gap": abs(stats["entropy"].item() - entropy),
+            "policy/log_prob_gap": (stats["log_probs"].flatten() - recomputed_log_probs).abs().mean().item(),
             "policy/entropy_normalized": entropy / math.log(logits.shape[-1]),
             "policy/logits_std": logits.std(dim=-1, unbiased=False).mean().item(),
             "policy/logits_range": (logits.max(dim=-1).values - logits.min(dim=-1).values).mean().item(),
         }
         take = slice(0, self.kl_samples)
+        obs = rollout.obs.flatten(0, 1)[take].to(logits.device)
+        acting = rollout.logits.detach().flatten(0, -2).to(logits.device)
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            new_logits, _ = self.model(rollout.obs.flatten(0, 1)[take].to(logits.device))
-        old = Categorical(logits=logits[take])
-        out["policy/approx_kl"] = torch.distributions.kl_divergence(old, Categorical(logits=new_logits)).mean().item()
+            new_logits, _ = self.model(obs)
+            eval_logits = self._eval_mode_logits_before_update(obs)
+        out["policy/approx_kl"] = _kl(logits[take], new_logits)
+        out["policy/act_eval_kl"] = _kl(acting[take], eval_logits)
+        if not self.mode_dependent:
+            out["policy/act_train_kl"] = _kl(acting, logits)
         return out
+
+    def _eval_mode_logits_before_update(self, obs: torch.Tensor) -> torch.Tensor:
+        """The policy's logits at the parameters the rollout was collected with, in eval mode."""
+        before = {name: p for (name, _), p in zip(self.named_parameters, self.params_before, strict=True)}
+        modes = [(module, module.training) for module in self.model.modules()]
+        self.model.eval()
+        try:
+            return functional_call(self.model, before, (obs,))[0]
+        finally:
+            for module, training in modes:
+                module.training = training
+
+
+def _kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> float:
+    """Mean KL(p || q) between two batches of categorical policies given by their logits."""
+    p, q = Categorical(logits=p_logits, validate_args=False), Categorical(logits=q_logits, validate_args=False)
+    return kl_divergence(p, q).mean().item()  # nan for non-finite logits: the nonfinite detector's business

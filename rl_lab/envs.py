@@ -47,9 +47,10 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from hydra.utils import instantiate
 
 gym.register_envs(ale_py)
+gym.register("rl_lab/Catch-v0", entry_point="rl_lab.catch:CatchEnv")
 
 SAME_STEP = {"autoreset_mode": AutoresetMode.SAME_STEP}
-ENV_METADATA = ("solved_return",)  # env-config keys that describe the env rather than build it
+ENV_METADATA = ("solved_return", "critic_fit_after", "learning_check")  # env-config keys that describe the env rather than build it
 
 
 def make_envs(env_config: dict[str, Any], n_envs: int) -> VectorEnv:

@@ -10,16 +10,20 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from rl_lab.detectors import (
+    CONSISTENCY,
     DIVERGENCE,
     LEARNING,
+    CriticFit,
     DetectorBank,
     EntropyCollapse,
     GradSpikes,
     LossExplosion,
+    NoLearning,
     NonFinite,
     Oscillation,
     ParamNormGrowth,
     Plateau,
+    RangeCheck,
     ValueDivergence,
 )
 from rl_lab.train import CONFIG_DIR
@@ -81,6 +85,11 @@ CASES = [
     (Plateau(target=475.0), "charts/return_last100", np.r_[_learning_curve(100, 150), 150 + rng.normal(0, 1, 200)],
      100, 200),
     (Oscillation(), "charts/return_last100", 250 + 200 * np.sign(np.sin(np.arange(N) / 2.0)), 59, 59),
+    (CriticFit(after=100), "value/explained_variance", rng.normal(0.0, 0.05, N), 109, 109),
+    (NoLearning(by_step=150, min_return=50.0), "charts/return_last100", np.full(N, 20.0), 150, 150),
+    (RangeCheck("policy/act_train_kl", high=1e-4), "policy/act_train_kl", np.r_[np.zeros(200), np.full(100, 0.01)],
+     200, 200),
+    (RangeCheck("policy/entropy", low=0.0), "policy/entropy", np.r_[np.full(200, 0.5), np.full(100, -0.5)], 200, 200),
 ]
 
 
@@ -102,6 +111,25 @@ def test_default_detectors_stay_silent_on_a_healthy_run():
     events = [e for i, p in enumerate(HEALTHY) for e in bank.observe(i, p)]
     assert events == []
     assert bank.divergence_step is None
+
+
+def test_critic_fit_judges_one_window_and_only_where_configured():
+    dips_later = _with(HEALTHY, "value/explained_variance", np.r_[np.full(150, 0.6), np.full(150, -5.0)])
+    assert _first_firing(CriticFit(after=100), dips_later) is None  # judged on points 100-109 only
+    never = _with(HEALTHY, "value/explained_variance", np.zeros(N))
+    assert _first_firing(CriticFit(after=None), never) is None
+
+
+def test_learning_check_is_off_without_a_level_and_quiet_above_it():
+    flat = _with(HEALTHY, "charts/return_last100", np.full(N, 20.0))
+    assert _first_firing(NoLearning(), flat) is None
+    assert _first_firing(NoLearning(by_step=150, min_return=10.0), flat) is None
+
+
+def test_consistency_checks_are_their_own_kind_and_not_a_divergence():
+    bank = DetectorBank({"act_train": RangeCheck("policy/act_train_kl", high=1e-4)})
+    events = bank.observe(1000, {"policy/act_train_kl": 0.5})
+    assert [e.kind for e in events] == [CONSISTENCY] and bank.divergence_step is None
 
 
 def test_plateau_at_the_solved_level_is_not_an_alarm():
