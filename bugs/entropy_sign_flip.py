@@ -24,6 +24,9 @@ SEAM = "entropy"
 DOSE = 1.0
 DOSE_RANGE = (0.0, 1.0)
 SYMPTOM = "entropy collapses early, then a plateau (needs ent_coef > 0)"
+# what a run needs for this bug to matter (an entropy bonus: CartPole's zoo setting has none);
+# the atlas runs it, and its clean control, with these overrides
+CONTEXT = {"agent.ent_coef": 0.01}
 
 
 def inject(seams, dose: float):

@@ -27,6 +27,9 @@ import dataclasses
 SEAM = "acting_mode"
 DOSE = 1.0
 SYMPTOM = "with dropout: gradient norm ~2x the same-model control, lower return"
+# what a run needs for this bug to matter (dropout, so that train and eval mode differ);
+# the atlas runs it, and its clean control, with these overrides
+CONTEXT = {"agent.model.dropout": 0.2}
 
 
 def inject(seams, dose: float):

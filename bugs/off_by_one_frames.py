@@ -27,6 +27,7 @@ SEAM = "training_forward"
 DOSE = 1
 DOSE_RANGE = (0, 1000)
 SYMPTOM = "learns, then stalls or decays: lower explained variance and final return than clean"
+MYSTERY_DOSES = (1, 2, 3)  # the doses bug=mystery plants it at
 
 
 def shift_observations(obs: torch.Tensor, history: list[torch.Tensor], k: int) -> torch.Tensor:

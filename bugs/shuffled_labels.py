@@ -26,6 +26,7 @@ SEAM = "compute_returns"
 DOSE = 1.0
 DOSE_RANGE = (0.0, 1.0)
 SYMPTOM = "no learning: explained variance ~0, return at or below random"
+MYSTERY_DOSES = (0.5, 1.0)  # the doses bug=mystery plants it at
 
 
 def shuffle_fraction(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:

@@ -12,6 +12,11 @@ the ``RL_LAB_BUG_PATH`` environment variable, ``os.pathsep``-separated) with:
 ``DOSE_RANGE`` optional ``(low, high)``, inclusive; a dose outside it is a config error
 ``SYMPTOM``  one line: what should show, in which diagnostics
 ``inject(seams, dose) -> Seams``  the seams with that one field wrapped or replaced
+``ZOO``      optional, default True; False for a module that is not a bug of its own
+           (``mystery`` plants one of the others): left out of the zoo's listings and atlases
+``CONTEXT``  optional ``{override: value}``: what a run needs for the bug to matter at all
+           (e.g. dropout for a train/eval-mode bug); the atlas runs the bug and its clean
+           control with it
 a docstring: its real-world story, the seam, the dose and the symptoms
 
 Every bug becomes a Hydra option of the ``bug`` group, so ``bug=sign_flip``,
@@ -75,6 +80,16 @@ def load(extra_dirs: list[str | Path] = ()) -> dict[str, ModuleType]:
     return _REGISTRY
 
 
+def zoo() -> list[str]:
+    """The zoo's bug names; a module with ``ZOO = False`` (``mystery``, which plants one of them) is left out."""
+    return sorted(name for name, module in registry().items() if getattr(module, "ZOO", True))
+
+
+def context_of(module: ModuleType) -> dict[str, Any]:
+    """The overrides a run needs for this bug to matter (``CONTEXT``), usually none."""
+    return dict(getattr(module, "CONTEXT", {}))
+
+
 def seams_of(module: ModuleType) -> tuple[str, ...]:
     return (module.SEAM,) if isinstance(module.SEAM, str) else tuple(module.SEAM)
 
@@ -119,7 +134,7 @@ def main(argv: list[str]) -> int:
     known = registry()
     if argv[:1] == ["list"]:
         width = max(map(len, known))
-        for name, module in sorted(known.items()):
+        for name, module in sorted(known.items(), key=lambda item: (not getattr(item[1], "ZOO", True), item[0])):
             seam = "+".join(seams_of(module))
             print(f"{name:{width}s}  seam={seam:17s} dose={module.DOSE:<8g} {module.SYMPTOM}")
         return 0

@@ -3,7 +3,7 @@
     python -m rl_lab.probe                        # the clean CartPole agent: every probe passes
     python -m rl_lab.probe bug=wrong_gather_dim   # which probes fail, with the measured values
     python -m rl_lab.probe env=pong               # the Pong agent (NatureCNN: image probes only)
-    python -m rl_lab.probe -m 'bug=glob(*)' hydra/launcher=joblib   # every bug, 2 in parallel
+    python -m rl_lab.probe -m 'bug=glob(*,exclude=mystery)' hydra/launcher=joblib   # every bug, 2 in parallel
 
 Results go to ``probes.json`` in the run directory. A single run exits with status 1
 when a check fails; in a multirun every job finishes and the files tell.

@@ -1,6 +1,6 @@
 """Sweeps: Hydra multirun over bug x seed x dose, with every job checked before any starts.
 
-    python -m rl_lab.train -m 'bug=glob(*)' seed=0,1,2 total_steps=100000 hydra/launcher=joblib
+    python -m rl_lab.train -m 'bug=glob(*,exclude=mystery)' seed=0,1,2 total_steps=100000 hydra/launcher=joblib
     python -m rl_lab.train -m bug=off_by_one_frames bug.off_by_one_frames.dose=0,1,2,3,4 seed=0,1,2
 
 Hydra's sweeper composes every job's config before launching, so an unknown bug

@@ -43,7 +43,7 @@ CONTROLS = {"missing_eval_mode": ["agent.model.dropout=0.2"], "entropy_sign_flip
 
 def _runs() -> list[tuple[str, list[str]]]:
     runs = [("none", [])]
-    for name in sorted(bugs.registry()):
+    for name in bugs.zoo():
         extra = CONTROLS.get(name, [])
         runs.append((name, [f"bug={name}", *extra]))
         if extra:

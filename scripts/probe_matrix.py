@@ -3,7 +3,7 @@
     python scripts/probe_matrix.py              # CartPole's agent (MLP): ~6 min on 2 cores
     python scripts/probe_matrix.py env=pong     # Pong's agent (NatureCNN, image probes only)
 
-Runs ``python -m rl_lab.probe -m 'bug=glob(*)' hydra/launcher=joblib`` (one Hydra job per
+Runs ``python -m rl_lab.probe -m 'bug=glob(*,exclude=mystery)' hydra/launcher=joblib`` (one Hydra job per
 bug, two at a time) and writes ``results/atlas/probes/<env>.md`` from the jobs' probes.json.
 """
 
@@ -33,7 +33,7 @@ def main(overrides: list[str]) -> None:
                 "-m",
                 "rl_lab.probe",
                 "-m",
-                "bug=glob(*)",
+                "bug=glob(*,exclude=mystery)",
                 "hydra/launcher=joblib",
                 "progress=false",
                 f"hydra.sweep.dir={sweep_dir}",
@@ -68,8 +68,10 @@ agent's learning rate. The clean agent (`none`) must pass every column. A passin
     out = REPO / "results" / "atlas" / "probes" / f"{env}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
+    # the same results as data: rl_lab.diagnose compares a run's probe results with them
+    out.with_suffix(".json").write_text(json.dumps(reports, indent=1) + "\n")
     print(text)
-    print(f"written: {out}")
+    print(f"written: {out} and {out.with_suffix('.json')}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,58 @@
+"""A hidden bug to find: ``bug=mystery bug.mystery.dose=N`` plants the zoo bug (and dose) that
+the number N picks, or none at all. For workshops: nothing the learner sees names it (the
+config says ``mystery: {dose: N}``, the run directory and TensorBoard tags are a clean run's),
+so the diagnosis has to come from the curves, the probes and ``python -m rl_lab.diagnose``.
+``python -m rl_lab.reveal RUN_DIR`` tells what it was.
+
+Story: every bug in the seeds was found by someone who did not know it was there.
+
+Seam: the picked bug's seam (any of them).
+
+Dose: N, the mystery's number (a whole number, 0 to 1,000,000; default 0). The pick is a
+fixed function of N (:func:`pick`), the same on every machine: one in sixteen numbers
+plants no bug, because a clean run is a possible answer too. Bugs that need a
+``CONTEXT`` (a config change that would give them away) are not in the pool; bugs with
+``MYSTERY_DOSES`` are planted at one of those doses, the others at their default dose.
+
+Symptoms: those of the bug it picked.
+"""
+
+from __future__ import annotations
+
+import random
+
+SEAM = ()
+DOSE = 0
+DOSE_RANGE = (0, 1_000_000)
+SYMPTOM = "hidden: diagnose it (python -m rl_lab.diagnose RUN_DIR), then python -m rl_lab.reveal RUN_DIR"
+ZOO = False  # not a bug of its own: atlases and zoo listings leave it out
+CLEAN = "none"
+
+
+def pool() -> list[str]:
+    """The possible answers: every zoo bug that needs no context, and no bug at all."""
+    from rl_lab import bugs
+
+    known = bugs.registry()
+    return [CLEAN] + sorted(n for n, m in known.items() if getattr(m, "ZOO", True) and not bugs.context_of(m))
+
+
+def pick(number: float) -> tuple[str, float]:
+    """The (bug, dose) that mystery ``number`` plants; ``("none", 0.0)`` for no bug."""
+    from rl_lab import bugs
+
+    if number != int(number):
+        raise ValueError(f"mystery: dose={number!r} must be a whole number")
+    rng = random.Random(f"rl-lab mystery {int(number)}")  # str seeding: stable across Python versions
+    name = rng.choice(pool())
+    if name == CLEAN:
+        return CLEAN, 0.0
+    module = bugs.registry()[name]
+    return name, float(rng.choice(getattr(module, "MYSTERY_DOSES", (module.DOSE,))))
+
+
+def inject(seams, dose: float):
+    from rl_lab import bugs
+
+    name, bug_dose = pick(dose)
+    return seams if name == CLEAN else bugs.registry()[name].inject(seams, bug_dose)
