@@ -1,0 +1,371 @@
+"""The atlas report of a sweep: how each bug moved each diagnostic against the clean control.
+
+    python -m rl_lab.report multirun/atlas/fast                # -> results/atlas/fast/
+    python -m rl_lab.report SWEEP_DIR out=/tmp/report          # elsewhere
+
+Writes ``README.md`` (the report), ``plots/`` (PNG) and ``golden.json`` (the golden
+signatures ``rl_lab.check`` and ``rl_lab.diagnose`` compare against). For every bug, in each
+environment of the sweep: its diagnostics against the clean control (median and min-max band
+over seeds), final return, divergence step, the first firing of each detector; a bug x
+detector matrix with detection latency; dose-response curves for the dosed sweeps.
+
+A difference counts only when it passes a test across seeds: Welch's t-test of the per-seed
+values (each diagnostic's median over the second half of the run, the return where it
+ended; log10 for scale-like diagnostics) against the clean control's seeds in the same
+environment and context, p < 0.05, reported with Hedges' g (the difference in pooled
+standard deviations). Never one seed's eyeball.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from rl_lab.atlas import LOG_FLOOR, CLEAN, FEATURES, ROOT, Job, features, load_sweep, split_args, tier_of  # noqa: E402
+
+ALPHA = 0.05
+PLOTTED = [  # (metric, title, log scale)
+    ("charts/return_last100", "return (last 100 episodes)", False),
+    ("value/explained_variance", "explained variance", False),
+    ("policy/entropy_normalized", "entropy / log(n_actions)", False),
+    ("grads/global_norm", "gradient norm", True),
+    ("policy/approx_kl", "KL per update", True),
+    ("losses/value", "value loss", True),
+]
+SHORT = {
+    "charts/return_last100": "return", "value/explained_variance": "expl. var.",
+    "policy/entropy_normalized": "entropy", "policy/entropy": "loss entropy", "grads/global_norm": "grad norm",
+    "policy/approx_kl": "KL/update", "policy/act_train_kl": "KL act-train", "policy/act_eval_kl": "KL act-eval",
+    "policy/logits_range": "logits range", "losses/value": "value loss", "params/global_norm": "param norm",
+    "value/values_mean": "value mean",
+}
+MUST_FIRE_FRACTION = 2 / 3  # a detector belongs to a bug's golden signature if it fired in this share of seeds
+
+
+def welch(bug: list[float], clean: list[float]) -> dict[str, float]:
+    """Welch's t-test of two samples, with Hedges' g; nan where a side has < 2 finite values."""
+    a = np.asarray([x for x in bug if math.isfinite(x)])
+    b = np.asarray([x for x in clean if math.isfinite(x)])
+    out = {"bug": float(np.median(a)) if a.size else math.nan, "clean": float(np.median(b)) if b.size else math.nan,
+           "g": math.nan, "p": math.nan, "n_bug": int(a.size), "n_clean": int(b.size)}
+    if a.size < 2 or b.size < 2:
+        return out
+    pooled = math.sqrt(((a.size - 1) * a.var(ddof=1) + (b.size - 1) * b.var(ddof=1)) / (a.size + b.size - 2))
+    correction = 1 - 3 / (4 * (a.size + b.size) - 9)
+    if pooled == 0:
+        same = a.mean() == b.mean()
+        out.update(g=0.0 if same else math.copysign(math.inf, a.mean() - b.mean()), p=1.0 if same else 0.0)
+        return out
+    out["g"] = float((a.mean() - b.mean()) / pooled * correction)
+    with _quiet():  # scipy warns when the samples are nearly identical; the p-value is still right
+        out["p"] = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    return out
+
+
+def significant(test: dict[str, float]) -> bool:
+    return math.isfinite(test["p"]) and test["p"] < ALPHA
+
+
+class Sweep:
+    """A sweep's jobs grouped by (env, bug, dose, context), with each group's clean control."""
+
+    def __init__(self, jobs: list[Job]):
+        self.jobs = jobs
+        self.groups: dict[tuple[str, str, float, tuple[str, ...]], list[Job]] = defaultdict(list)
+        for job in jobs:
+            self.groups[(job.env, job.bug, job.dose, job.context)].append(job)
+        self.envs = sorted({job.env for job in jobs})
+
+    def control(self, env: str, context: tuple[str, ...]) -> list[Job]:
+        return self.groups.get((env, CLEAN, 0.0, context), [])
+
+    def bugs(self, env: str, default_dose_only: bool = True) -> list[tuple[str, float, tuple[str, ...]]]:
+        keys = [(b, d, c) for (e, b, d, c), jobs in self.groups.items()
+                if e == env and b != CLEAN and (jobs[0].default_dose or not default_dose_only)]
+        return sorted(keys, key=lambda k: (k[0], k[1], k[2]))
+
+
+def _steps_grid(jobs: list[Job], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Steps and a (seeds x steps) array of one metric, nan where a run has no point."""
+    series = [dict(zip(*job.series(key), strict=True)) for job in jobs]
+    steps = np.asarray(sorted(set().union(*series))) if series else np.zeros(0)
+    grid = np.full((len(series), steps.size), np.nan)
+    for i, points in enumerate(series):
+        for j, step in enumerate(steps):
+            grid[i, j] = points.get(step, np.nan)
+    grid[~np.isfinite(grid)] = np.nan
+    return steps, grid
+
+
+def _band(ax, jobs: list[Job], key: str, label: str, color: str, log: bool) -> None:
+    steps, grid = _steps_grid(jobs, key)
+    if not steps.size or np.isnan(grid).all():
+        return
+    if log:
+        grid = np.where(grid > 0, grid, np.nan)
+    with np.errstate(all="ignore"), _quiet():
+        ax.plot(steps, np.nanmedian(grid, axis=0), color=color, label=label, lw=1.2)
+        ax.fill_between(steps, np.nanmin(grid, axis=0), np.nanmax(grid, axis=0), color=color, alpha=0.2, lw=0)
+
+
+class _quiet:
+    """Silence numpy's all-nan-slice warnings inside a block (a diverged run ends early)."""
+
+    def __enter__(self):
+        import warnings
+
+        self._catch = warnings.catch_warnings()
+        self._catch.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        self._catch.__exit__(*exc)
+
+
+def plot_bug(path: Path, title: str, bug_jobs: list[Job], clean_jobs: list[Job]) -> None:
+    fig, axes = plt.subplots(2, 3, figsize=(11, 5.5))
+    for ax, (key, name, log) in zip(axes.flat, PLOTTED, strict=True):
+        _band(ax, clean_jobs, key, f"clean ({len(clean_jobs)} seeds)", "tab:blue", log)
+        _band(ax, bug_jobs, key, f"bug ({len(bug_jobs)} seeds)", "tab:red", log)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+        if log:
+            ax.set_yscale("log")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(f"{title}: median and min-max over seeds", fontsize=10)
+    fig.supxlabel("agent steps", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
+
+
+def _fmt(x: float) -> str:
+    if not math.isfinite(x):
+        return "-"
+    return f"{x:.3g}"
+
+
+def _shown(key: str, x: float) -> str:
+    """A feature value as the diagnostic reads (log-compared features back from log10; the floor is 0)."""
+    if FEATURES.get(key) == "log" and math.isfinite(x):
+        return "0" if x <= math.log10(LOG_FLOOR) else _fmt(10 ** x)
+    return _fmt(x)
+
+
+def _context(context: tuple[str, ...]) -> str:
+    return f" ({', '.join(context)})" if context else ""
+
+
+def detector_table(sweep: Sweep, env: str, detectors: list[str]) -> list[str]:
+    """Bug x detector: median first-firing step and the share of seeds it fired in."""
+    rows = ["| run | " + " | ".join(detectors) + " |", "|---|" + "---|" * len(detectors)]
+    for bug, dose, context in [(CLEAN, 0.0, c) for c in _clean_contexts(sweep, env)] + sweep.bugs(env):
+        jobs = sweep.groups[(env, bug, dose, context)]
+        cells = []
+        for name in detectors:
+            steps = [j.summary["detectors"][name] for j in jobs if name in j.summary["detectors"]]
+            cells.append(f"{statistics.median(steps):,.0f} ({len(steps)}/{len(jobs)})" if steps else "·")
+        rows.append(f"| {bug}{_context(context)} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def _clean_contexts(sweep: Sweep, env: str) -> list[tuple[str, ...]]:
+    return sorted(c for (e, b, _, c) in sweep.groups if e == env and b == CLEAN)
+
+
+def _detectors_fired(jobs: list[Job]) -> list[str]:
+    return sorted({name for job in jobs for name in job.summary["detectors"]})
+
+
+def signature(bug_jobs: list[Job], clean_jobs: list[Job]) -> dict[str, Any]:
+    """A bug's golden signature from its runs: which detectors fire (and when), how it moves each feature."""
+    fired: dict[str, list[int]] = defaultdict(list)
+    for job in bug_jobs:
+        for name, step in job.summary["detectors"].items():
+            fired[name].append(int(step))
+    must = {name: steps for name, steps in fired.items() if len(steps) >= MUST_FIRE_FRACTION * len(bug_jobs)}
+    total = bug_jobs[0].total_steps
+    bug_features = [features(j) for j in bug_jobs]
+    clean_features = [features(j) for j in clean_jobs]
+    return {
+        "seeds": sorted(j.seed for j in bug_jobs),
+        "must_fire": sorted(must),
+        # a regression: none of them fires by this step (twice the slowest seen, within the run)
+        "budget_steps": min(total, 2 * max(max(s) for s in must.values())) if must else None,
+        "detectors": {name: {"fraction": len(s) / len(bug_jobs), "median_step": statistics.median(s)}
+                      for name, s in sorted(fired.items())},
+        "features": {k: [f[k] for f in bug_features] for k in FEATURES},
+        "tests": {k: welch([f[k] for f in bug_features], [f[k] for f in clean_features]) for k in FEATURES},
+    }
+
+
+def build(sweep: Sweep, tier: str, sweep_dir: Path) -> tuple[list[str], dict[str, Any], list[tuple[Path, Any]]]:
+    """The report's markdown lines, the golden signatures and the plots to draw."""
+    golden: dict[str, Any] = {"tier": tier, "alpha": ALPHA, "features": FEATURES, "envs": {}}
+    plots: list[tuple[Path, Any]] = []
+    steps_by_env = {env: max(j.total_steps for j in sweep.jobs if j.env == env) for env in sweep.envs}
+    lines = [
+        f"# Bug atlas: tier `{tier}`", "",
+        f"Command: `python -m rl_lab.atlas tier={tier}` then `python -m rl_lab.report {sweep_dir}`", "",
+        f"{len(sweep.jobs)} runs; " + ", ".join(f"{env}: {steps_by_env[env]:,} agent steps per run" for env in sweep.envs)
+        + ". Statuses: " + ", ".join(f"{s} {n}" for s, n in sorted(
+            {s: sum(j.summary['status'] == s for j in sweep.jobs) for s in {j.summary['status'] for j in sweep.jobs}}.items()))
+        + ".", "",
+        "A difference is marked when Welch's t-test of the per-seed values against the clean control's seeds "
+        f"(same env and context) gives p < {ALPHA}; g is Hedges' g. Per-seed values: the median over the second "
+        "half of the run (the return: where it ended), log10 for scales (gradient norm, KLs, logits range, value "
+        "loss, parameter norm). Arrows: the bug's median is above (↑) or below (↓) the clean one.", "",
+    ]
+    for env in sweep.envs:
+        clean_contexts = _clean_contexts(sweep, env)
+        env_golden: dict[str, Any] = {"env_name": env, "env_id": next(j.summary["env"] for j in sweep.jobs if j.env == env),
+                                      "total_steps": steps_by_env[env], "clean": {}, "bugs": {}}
+        lines += [f"## {env}", "", "### Clean control", ""]
+        for context in clean_contexts:
+            jobs = sweep.control(env, context)
+            alarms = [j for j in jobs if j.summary["detectors"]]
+            returns = [features(j)["charts/return_last100"] for j in jobs]
+            fired = "; ".join(f"seed {j.seed}: {', '.join(sorted(j.summary['detectors']))}" for j in alarms)
+            lines.append(f"- {len(jobs)} seeds{_context(context)}: final return median {_fmt(statistics.median(returns))} "
+                         f"[{_fmt(min(returns))}, {_fmt(max(returns))}]; runs with a detector firing: {len(alarms)}"
+                         + (f" ({fired})" if alarms else ""))
+            env_golden["clean"][" ".join(context)] = {
+                "seeds": sorted(j.seed for j in jobs), "alarms": len(alarms),
+                "features": {k: [features(j)[k] for j in jobs] for k in FEATURES}}
+        lines += ["", "### Per bug (default dose)", "",
+                  "| bug | status | final return: bug vs clean (p) | divergence step | detectors: first firing (seeds) | significant changes |",
+                  "|---|---|---|---|---|---|"]
+        for bug, dose, context in sweep.bugs(env):
+            bug_jobs, clean_jobs = sweep.groups[(env, bug, dose, context)], sweep.control(env, context)
+            sig = signature(bug_jobs, clean_jobs)
+            env_golden["bugs"][bug] = {"dose": dose, "context": list(context), **sig}
+            statuses = ", ".join(f"{s} {n}" for s, n in sorted(
+                {s: sum(j.summary["status"] == s for j in bug_jobs) for s in {j.summary["status"] for j in bug_jobs}}.items()))
+            ret = sig["tests"]["charts/return_last100"]
+            div = [j.summary["divergence_step"] for j in bug_jobs if j.summary["divergence_step"] is not None]
+            divergence = f"{statistics.median(div):,.0f} ({len(div)}/{len(bug_jobs)})" if div else "-"
+            fired = "; ".join(f"{n} {d['median_step']:,.0f} ({round(d['fraction'] * len(bug_jobs))}/{len(bug_jobs)})"
+                              for n, d in sig["detectors"].items()) or "none"
+            changes = ", ".join(
+                f"{SHORT[k]} {'↑' if t['bug'] > t['clean'] else '↓'} (g={t['g']:.2g}, p={t['p']:.2g})"
+                for k, t in sig["tests"].items() if significant(t)) or "none"
+            lines.append(f"| [{bug}](#{env}-{bug}){_context(context)} | {statuses} | {_fmt(ret['bug'])} vs {_fmt(ret['clean'])} "
+                         f"({_fmt(ret['p'])}) | {divergence} | {fired} | {changes} |")
+            plots.append((Path("plots") / env / f"{bug}.png", (f"{env}: {bug} (dose {dose:g}){_context(context)}", bug_jobs, clean_jobs)))
+        detectors = sorted({n for j in sweep.jobs if j.env == env for n in j.summary["detectors"]})
+        lines += ["", "### Detection latency: bug x detector", "",
+                  "Median agent step of the first firing over the seeds it fired in (fired/seeds); · never fired.", ""]
+        lines += detector_table(sweep, env, detectors) if detectors else ["No detector fired."]
+        lines += ["", "### Every diagnostic against the clean control", "",
+                  "Cell: bug median (clean median), marked when significant. " + ", ".join(
+                      f"{SHORT[k]}: `{k}`" for k in FEATURES) + ".", "",
+                  "| bug | " + " | ".join(SHORT[k] for k in FEATURES) + " |", "|---|" + "---|" * len(FEATURES)]
+        for bug in env_golden["bugs"]:
+            tests = env_golden["bugs"][bug]["tests"]
+            cells = [(("**↑** " if t["bug"] > t["clean"] else "**↓** ") if significant(t) else "")
+                     + f"{_shown(k, t['bug'])} ({_shown(k, t['clean'])})" for k, t in tests.items()]
+            lines.append(f"| {bug} | " + " | ".join(cells) + " |")
+        lines += _dose_response(sweep, env, plots)
+        lines += ["", "### Plots", ""]
+        lines += [f"<a id=\"{env}-{b}\"></a>**{b}**: ![{b}](plots/{env}/{b}.png)" for b in env_golden["bugs"]]
+        lines.append("")
+        golden["envs"][env] = env_golden
+    return lines, golden, plots
+
+
+def _dose_response(sweep: Sweep, env: str, plots: list[tuple[Path, Any]]) -> list[str]:
+    dosed = sorted({b for (e, b, d, c), jobs in sweep.groups.items() if e == env and b != CLEAN and not jobs[0].default_dose})
+    if not dosed:
+        return []
+    lines = ["", "### Dose-response", ""]
+    for bug in dosed:
+        keys = sorted((d, c) for (e, b, d, c) in sweep.groups if e == env and b == bug)
+        context = keys[0][1]
+        clean = sweep.control(env, context)
+        rows = [(0.0, clean)] + [(d, sweep.groups[(env, bug, d, c)]) for d, c in keys]
+        lines += [f"**{bug}** (dose 0 is the clean control; p: Welch against it)", "",
+                  "| dose | seeds | final return | p | expl. var. | p | KL act-train | KL/update |", "|---|---|---|---|---|---|---|---|"]
+        clean_features = [features(j) for j in clean]
+        for dose, jobs in rows:
+            fs = [features(j) for j in jobs]
+            ret = welch([f["charts/return_last100"] for f in fs], [f["charts/return_last100"] for f in clean_features])
+            ev = welch([f["value/explained_variance"] for f in fs], [f["value/explained_variance"] for f in clean_features])
+            kl = _shown("policy/act_train_kl", statistics.median(f["policy/act_train_kl"] for f in fs))
+            upd = _shown("policy/approx_kl", statistics.median(f["policy/approx_kl"] for f in fs))
+            same = dose == 0.0
+            lines.append(f"| {dose:g} | {len(jobs)} | {_fmt(ret['bug'])} | {'-' if same else _fmt(ret['p'])} | "
+                         f"{_fmt(ev['bug'])} | {'-' if same else _fmt(ev['p'])} | {kl} | {upd} |")
+        lines += ["", f"![{bug} dose-response](plots/{env}/dose_{bug}.png)", ""]
+        plots.append((Path("plots") / env / f"dose_{bug}.png", ("dose", bug, rows)))
+    return lines
+
+
+def plot_dose(path: Path, bug: str, rows: list[tuple[float, list[Job]]]) -> None:
+    keys = [("charts/return_last100", "final return", False), ("value/explained_variance", "explained variance", False),
+            ("policy/act_train_kl", "KL acting vs training", True), ("policy/approx_kl", "KL per update", True)]
+    fig, axes = plt.subplots(1, 4, figsize=(12, 2.8))
+    for ax, (key, name, log) in zip(axes, keys, strict=True):
+        for dose, jobs in rows:
+            values = [features(j)[key] for j in jobs]
+            values = [10 ** v for v in values] if log else values
+            ax.scatter([dose] * len(values), values, s=10, color="tab:gray")
+        medians = [statistics.median([features(j)[key] for j in jobs]) for _, jobs in rows]
+        ax.plot([d for d, _ in rows], [10 ** m for m in medians] if log else medians, color="tab:red", marker="o")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("dose", fontsize=8)
+        ax.tick_params(labelsize=7)
+        if log:
+            ax.set_yscale("log")
+    fig.suptitle(f"{bug}: per-seed values (late median) and their median", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
+
+
+def write_report(sweep_dir: Path, out: Path | None = None) -> Path:
+    sweep_dir = Path(sweep_dir)
+    tier = tier_of(sweep_dir)
+    out = Path(out) if out else ROOT / "results" / "atlas" / tier
+    sweep = Sweep(load_sweep(sweep_dir))
+    lines, golden, plots = build(sweep, tier, sweep_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for path, spec in plots:
+        if spec[0] == "dose":
+            plot_dose(out / path, spec[1], spec[2])
+        else:
+            plot_bug(out / path, *spec)
+    (out / "README.md").write_text("\n".join(lines) + "\n")
+    (out / "golden.json").write_text(json.dumps(golden, indent=1, allow_nan=True) + "\n")
+    return out
+
+
+def main(argv: list[str]) -> int:
+    positional, options = split_args(argv, ("out",))
+    if len(positional) != 1:
+        print("usage: python -m rl_lab.report SWEEP_DIR [out=DIR]", file=sys.stderr)
+        return 2
+    try:
+        out = write_report(Path(positional[0]), options.get("out"))
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"report: {out / 'README.md'}\ngolden signatures: {out / 'golden.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

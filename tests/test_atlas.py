@@ -1,0 +1,107 @@
+"""The atlas: a tier's sweep, its report, the regression check against golden signatures, the
+diagnoser. CI's reduced regression check is here: the `ci` tier (conf/atlas/ci.yaml), run
+afresh, must match the golden signatures committed in results/atlas/ci/golden.json."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rl_lab.atlas import ROOT, load_sweep, load_tier, multiruns
+from rl_lab.report import significant, welch
+
+GOLDEN_CI = ROOT / "results" / "atlas" / "ci" / "golden.json"
+
+
+def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def ci_sweep(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("atlas") / "ci"
+    done = _run("rl_lab.atlas", "tier=ci", f"out={out}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+def test_the_ci_tier_matches_its_golden_signatures(ci_sweep):
+    done = _run("rl_lab.check", str(ci_sweep), f"golden={GOLDEN_CI}")
+    assert done.returncode == 0, done.stdout
+    assert "true-positive rate 7/7 = 1.000" in done.stdout
+    assert "false-positive rate 0/4 = 0.000" in done.stdout
+
+
+def test_check_fails_on_a_false_alarm_and_on_a_missed_bug(ci_sweep, tmp_path):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(ci_sweep, sweep)
+    clean = next(sweep.glob("bug=none,env=cartpole,seed=1,*")) / "summary.json"
+    summary = json.loads(clean.read_text())
+    clean.write_text(json.dumps({**summary, "detectors": {"plateau": 3000}}))
+    done = _run("rl_lab.check", str(sweep), f"golden={GOLDEN_CI}")
+    assert done.returncode == 1 and "false alarm: clean cartpole seed 1" in done.stdout, done.stdout
+    clean.write_text(json.dumps(summary))
+    missed = next(sweep.glob("bug=off_by_one_frames,*")) / "summary.json"
+    missed.write_text(json.dumps({**json.loads(missed.read_text()), "detectors": {}}))
+    done = _run("rl_lab.check", str(sweep), f"golden={GOLDEN_CI}")
+    assert done.returncode == 1 and "off_by_one_frames" in done.stdout and "REGRESSION: 1 bug(s) not caught" in done.stdout
+
+
+def test_report_writes_markdown_plots_and_golden_signatures(ci_sweep, tmp_path):
+    done = _run("rl_lab.report", str(ci_sweep), f"out={tmp_path}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (tmp_path / "README.md").read_text()
+    assert "Detection latency" in text and "| off_by_one_frames |" in text
+    assert (tmp_path / "plots" / "cartpole" / "off_by_one_frames.png").stat().st_size > 1000
+    golden = json.loads((tmp_path / "golden.json").read_text())
+    signature = golden["envs"]["cartpole"]["bugs"]["off_by_one_frames"]
+    assert signature["must_fire"] == ["act_train_consistency"]
+    assert golden["envs"]["cartpole"]["bugs"]["missing_eval_mode"]["context"] == ["agent.model.dropout=0.2"]
+
+
+def test_diagnoser_names_the_bug_and_clears_the_clean_run(ci_sweep):
+    bugged = next(ci_sweep.glob("bug=off_by_one_frames,*"))
+    done = _run("rl_lab.diagnose", str(bugged), f"golden={GOLDEN_CI}")
+    assert done.returncode == 0, done.stderr
+    assert "verdict: most like off_by_one_frames" in done.stdout
+    assert "detector act_train_consistency fired" in done.stdout
+    clean = next(ci_sweep.glob("bug=none,env=cartpole,seed=0,*"))
+    done = _run("rl_lab.diagnose", str(clean), f"golden={GOLDEN_CI}")
+    assert "verdict: no bug found" in done.stdout, done.stdout
+
+
+def test_a_mistyped_tier_fails_before_any_job(tmp_path):
+    done = _run("rl_lab.atlas", "tier=ci", "bugs=[sign_fip]", f"out={tmp_path / 'a'}")
+    assert done.returncode == 2 and "bug 'sign_fip' in tier 'ci' is invalid: valid choices are" in done.stderr
+    done = _run("rl_lab.atlas", "tier=ci", "doses={shuffled_labels: [0.5, 2.0]}", f"out={tmp_path / 'b'}")
+    assert done.returncode == 2 and "bug.shuffled_labels.dose=2.0 is invalid: must lie in [0, 1]" in done.stderr
+    assert "no job was launched" in done.stderr
+    assert not [p for p in (tmp_path / "b").iterdir() if p.is_dir()]
+    done = _run("rl_lab.atlas", "tier=slow")
+    assert done.returncode == 2 and "tier='slow' is invalid: valid choices are ci, fast, pong" in done.stderr
+
+
+def test_tier_gives_bugs_with_a_context_their_own_control():
+    runs = multiruns(load_tier("fast"))
+    dropout = [r for r in runs if "agent.model.dropout=0.2" in r]
+    assert [r[0] for r in dropout] == ["bug=missing_eval_mode,none"]  # the bug with its own control, nothing else
+    assert runs[0][:2] == ["bug=none", "seed=0,1,2,3,4,5,6,7,8,9"]
+
+
+def test_welch_marks_only_differences_that_pass_the_test():
+    clean = [10.0, 11.0, 9.5, 10.5, 10.2, 9.8]
+    assert significant(welch([20.0, 21.0, 19.0], clean))
+    assert not significant(welch([10.1, 9.7, 10.4], clean))
+    assert math.isnan(welch([20.0], clean)["p"])  # one seed is not evidence
+    assert welch([20.0, 21.0, 19.0], clean)["g"] > 5
+
+
+def test_load_sweep_names_a_missing_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_sweep(tmp_path / "nothing")
