@@ -1,0 +1,64 @@
+"""Mystery mode: bug=mystery plants a hidden zoo bug (or none); nothing the learner sees names it;
+rl_lab.reveal does."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bugs.mystery import CLEAN, pick, pool
+from rl_lab import bugs
+from rl_lab.atlas import ROOT
+from rl_lab.seams import Seams
+
+
+def _changed(seams: Seams) -> set[str]:
+    clean = Seams()
+    return {f.name for f in dataclasses.fields(Seams) if getattr(seams, f.name) is not getattr(clean, f.name)}
+
+
+def test_pick_is_a_fixed_function_of_the_number_and_covers_the_pool():
+    assert [pick(n) for n in range(20)] == [pick(n) for n in range(20)]
+    assert {pick(n)[0] for n in range(400)} == set(pool())
+    assert CLEAN in pool() and "missing_eval_mode" not in pool()  # needs dropout: the config would tell
+    with pytest.raises(ValueError, match="whole number"):
+        pick(2.5)
+
+
+@pytest.mark.parametrize("number", range(12))
+def test_mystery_plants_exactly_the_picked_bug(number):
+    name, dose = pick(number)
+    planted = bugs.inject(Seams(), {"mystery": {"dose": number}})
+    if name == CLEAN:
+        assert _changed(planted) == set()
+    else:
+        assert _changed(planted) == set(bugs.seams_of(bugs.registry()[name]))
+        assert dose in getattr(bugs.registry()[name], "MYSTERY_DOSES", (bugs.registry()[name].DOSE,))
+
+
+def test_mystery_is_not_a_zoo_bug():
+    assert "mystery" in bugs.registry() and "mystery" not in bugs.zoo()
+
+
+def test_nothing_in_a_mystery_run_names_the_bug_and_reveal_does(tmp_path):
+    number = next(n for n in range(100) if pick(n)[0] == "off_by_one_frames")
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "rl_lab.train", "bug=mystery", f"bug.mystery.dose={number}", "total_steps=3000",
+         "progress=false", f"hydra.run.dir={run_dir}"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = done.stdout + done.stderr
+    for path in Path(run_dir).rglob("*"):
+        if path.is_file() and path.suffix in (".yaml", ".json", ".jsonl", ".txt", ".log", ""):
+            seen += path.read_text(errors="ignore")
+        seen += str(path)
+    for word in ("off_by_one", "frames", "training_forward"):
+        assert word not in seen
+    assert "act_train_consistency" in seen  # the evidence is there; the name is not
+    revealed = subprocess.run([sys.executable, "-m", "rl_lab.reveal", str(run_dir)], capture_output=True, text=True,
+                              cwd=ROOT)
+    assert revealed.returncode == 0 and f"off_by_one_frames (dose {pick(number)[1]:g})" in revealed.stdout
