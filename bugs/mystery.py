@@ -9,7 +9,8 @@ Story: every bug in the seeds was found by someone who did not know it was there
 Seam: the picked bug's seam (any of them).
 
 Dose: N, the mystery's number (a whole number, 0 to 1,000,000; default 0). The pick is a
-fixed function of N (:func:`pick`), the same on every machine: one in sixteen numbers
+fixed function of N (:func:`pick`), the same on every machine and whatever user bugs
+``RL_LAB_BUG_PATH`` adds: one in sixteen numbers
 plants no bug, because a clean run is a possible answer too. Bugs that need a
 ``CONTEXT`` (a config change that would give them away) are not in the pool; bugs with
 ``MYSTERY_DOSES`` are planted at one of those doses, the others at their default dose.
@@ -30,11 +31,15 @@ CLEAN = "none"
 
 
 def pool() -> list[str]:
-    """The possible answers: every zoo bug that needs no context, and no bug at all."""
+    """The possible answers: every built-in zoo bug that needs no context, and no bug at all.
+
+    Built-in only, so that a number plants the same bug whatever ``RL_LAB_BUG_PATH`` adds."""
+    from pathlib import Path
+
     from rl_lab import bugs
 
-    known = bugs.registry()
-    return [CLEAN] + sorted(n for n, m in known.items() if getattr(m, "ZOO", True) and not bugs.context_of(m))
+    builtin = {n: m for n, m in bugs.registry().items() if Path(m.__file__).parent == bugs.BUILTIN_DIR}
+    return [CLEAN] + sorted(n for n, m in builtin.items() if getattr(m, "ZOO", True) and not bugs.context_of(m))
 
 
 def pick(number: float) -> tuple[str, float]:

@@ -40,6 +40,16 @@ def test_mystery_plants_exactly_the_picked_bug(number):
         assert dose in getattr(bugs.registry()[name], "MYSTERY_DOSES", (bugs.registry()[name].DOSE,))
 
 
+def test_user_bugs_do_not_change_what_a_number_plants(tmp_path):
+    before = [pick(n) for n in range(40)]
+    (tmp_path / "my_extra_bug.py").write_text(
+        '"""A user bug.\n\nStory: x. Seam: y. Dose: z. Symptoms: w."""\n'
+        'SEAM = "entropy"\nDOSE = 1.0\nSYMPTOM = "none"\n\ndef inject(seams, dose):\n    return seams\n')
+    bugs.load([tmp_path])
+    assert "my_extra_bug" in bugs.registry() and "my_extra_bug" not in pool()
+    assert [pick(n) for n in range(40)] == before
+
+
 def test_mystery_is_not_a_zoo_bug():
     assert "mystery" in bugs.registry() and "mystery" not in bugs.zoo()
 
