@@ -119,20 +119,27 @@ def run_tier(tier: DictConfig, out: Path) -> dict[str, float]:
     runs = multiruns(tier)
     started = time.perf_counter()
     validate(runs)
-    walls = {"zoo": 0.0, "doses": 0.0}
+    walls = {"zoo": time.perf_counter() - started, "doses": 0.0}  # the up-front check counts with the zoo
     for run in runs:
         part = "doses" if any(o.startswith("bug.") for o in run) else "zoo"
         run_started = time.perf_counter()
         # validated above: the per-multirun check (rl_lab/sweep.py) would compose every job again
-        command = [sys.executable, "-m", "rl_lab.train", "-m", *run, *tier.launcher, f"hydra.sweep.dir={out}",
-                   "~hydra.callbacks.validate_sweep"]
+        command = [
+            sys.executable,
+            "-m",
+            "rl_lab.train",
+            "-m",
+            *run,
+            *tier.launcher,
+            f"hydra.sweep.dir={out}",
+            "~hydra.callbacks.validate_sweep",
+        ]
         print("+", " ".join(command[1:]), flush=True)
         # a multirun that fails as a whole (not one job: those record their failure) is reported, the rest go on
         if subprocess.run(command, cwd=ROOT).returncode != 0:
             print(f"multirun failed: {' '.join(run)}", file=sys.stderr)
         walls[part] += time.perf_counter() - run_started
     walls["total"] = time.perf_counter() - started
-    walls["zoo"] += walls["total"] - walls["zoo"] - walls["doses"]  # the up-front validation
     return walls
 
 
@@ -173,7 +180,7 @@ class Job:
         return np.asarray(steps, float), np.asarray(values, float)
 
 
-def _job_from_dir(path: Path) -> Job | None:
+def read_job(path: Path) -> Job | None:
     overrides_file, summary_file = path / ".hydra" / "overrides.yaml", path / "summary.json"
     if not (overrides_file.exists() and summary_file.exists()):
         return None
@@ -188,8 +195,9 @@ def _job_from_dir(path: Path) -> Job | None:
     if name != CLEAN and dose == 0.0:
         name = CLEAN  # dose 0 is the clean agent
     context = tuple(sorted(o for o in overrides if o.split("=", 1)[0].split(".")[0] not in _JOB_KEYS))
-    return Job(path, chosen.get("env", "cartpole"), name, dose, int(config.seed), context,
-               json.loads(summary_file.read_text()))
+    return Job(
+        path, chosen.get("env", "cartpole"), name, dose, int(config.seed), context, json.loads(summary_file.read_text())
+    )
 
 
 def load_sweep(sweep_dir: Path) -> list[Job]:
@@ -197,7 +205,7 @@ def load_sweep(sweep_dir: Path) -> list[Job]:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"sweep directory {str(sweep_dir)!r} does not exist")
-    jobs = [job for path in sorted(sweep_dir.iterdir()) if path.is_dir() and (job := _job_from_dir(path))]
+    jobs = [job for path in sorted(sweep_dir.iterdir()) if path.is_dir() and (job := read_job(path))]
     if not jobs:
         raise FileNotFoundError(f"no runs (directories with .hydra/overrides.yaml and summary.json) in {sweep_dir}")
     return jobs
@@ -238,7 +246,7 @@ def late_median(job: Job, key: str) -> float:
     values = values[np.isfinite(values)]
     if key == "charts/return_last100":  # the return is a running mean already: take where it ended
         return float(values[-1]) if values.size else math.nan
-    return float(np.median(values[values.size // 2:])) if values.size else math.nan
+    return float(np.median(values[values.size // 2 :])) if values.size else math.nan
 
 
 def transform(key: str, value: float) -> float:
@@ -266,9 +274,11 @@ def main(argv: list[str]) -> int:
     jobs = load_sweep(out)
     statuses = {s: sum(j.summary["status"] == s for j in jobs) for s in sorted({j.summary["status"] for j in jobs})}
     zoo = sum(j.bug == CLEAN or j.default_dose for j in jobs)
-    print(f"tier {name}: {len(jobs)} runs in {out} ({statuses}); wall time {walls['total']:.0f} s: "
-          f"the zoo x seeds with the clean control ({zoo} runs, checks included) {walls['zoo']:.0f} s, "
-          f"the dose-response runs {walls['doses']:.0f} s")
+    print(
+        f"tier {name}: {len(jobs)} runs in {out} ({statuses}); wall time {walls['total']:.0f} s: "
+        f"the zoo x seeds with the clean control ({zoo} runs, checks included) {walls['zoo']:.0f} s, "
+        f"the dose-response runs {walls['doses']:.0f} s"
+    )
     print(f"next: python -m rl_lab.report {out}")
     return 0
 

@@ -99,23 +99,31 @@ def main(argv: list[str]) -> int:
         flag = "   <- known gap" if v.gap else ("" if v.passed else "   <- REGRESSION")
         print(f"{v.env:9s} {v.bug:22s} {v.caught:>3d}/{v.runs:<3d}  {latency:>14s}  {must}{budget}{flag}")
     for job in alarms:
-        print(f"false alarm: clean {job.env} seed {job.seed}{' ' + ' '.join(job.context) if job.context else ''}: "
-              + ", ".join(f"{n} at {s:,}" for n, s in job.summary["detectors"].items()))
+        print(
+            f"false alarm: clean {job.env} seed {job.seed}{' ' + ' '.join(job.context) if job.context else ''}: "
+            + ", ".join(f"{n} at {s:,}" for n, s in job.summary["detectors"].items())
+        )
     runs = sum(v.runs for v in verdicts)
     caught = sum(v.caught for v in verdicts)
     latencies = [s for v in verdicts for s in v.latencies]
     tpr = caught / runs if runs else float("nan")
     fpr = len(alarms) / len(clean) if clean else float("nan")
-    print(f"true-positive rate {caught}/{runs} = {tpr:.3f} over {len(verdicts)} bugs; "
-          f"false-positive rate {len(alarms)}/{len(clean)} = {fpr:.3f} over clean runs; "
-          f"median detection latency {statistics.median(latencies):,.0f} steps" if latencies else "no detection")
+    print(
+        f"true-positive rate {caught}/{runs} = {tpr:.3f} over {len(verdicts)} bugs; "
+        f"false-positive rate {len(alarms)}/{len(clean)} = {fpr:.3f} over clean runs; "
+        f"median detection latency {statistics.median(latencies):,.0f} steps"
+        if latencies
+        else "no detection"
+    )
     if not_run:
         print(f"not in this sweep: {', '.join(not_run)}")
     bugs_run = sorted({v.bug for v in verdicts})
     caught_somewhere = sorted({v.bug for v in verdicts if v.caught})
     missing = sorted(set(bugs_run) - set(caught_somewhere))
-    print(f"bugs caught in at least one environment: {len(caught_somewhere)}/{len(bugs_run)}"
-          + (f" (never caught: {', '.join(missing)})" if missing else ""))
+    print(
+        f"bugs caught in at least one environment: {len(caught_somewhere)}/{len(bugs_run)}"
+        + (f" (never caught: {', '.join(missing)})" if missing else "")
+    )
     gaps = [f"{v.env}/{v.bug}" for v in verdicts if v.gap]
     if gaps:
         print(f"known gaps (no detector caught them in the golden sweep either): {', '.join(gaps)}")
@@ -126,8 +134,10 @@ def main(argv: list[str]) -> int:
         reasons += ["no bug of the golden signatures was run"] if not verdicts else []
         print("REGRESSION: " + "; ".join(reasons))
         return 1
-    print("OK: no regression against the golden signatures" + (" (known gaps above)" if gaps else
-          ": every bug was caught and the clean runs raised no alarm"))
+    print(
+        "OK: no regression against the golden signatures"
+        + (" (known gaps above)" if gaps else ": every bug was caught and the clean runs raised no alarm")
+    )
     return 0
 
 

@@ -307,8 +307,8 @@ class CriticFit(_Windowed):
                 self.judged = True
                 median = statistics.median(self.history)
                 if median < self.floor:
-                    self.verdict = (median, self.floor,
-                                    f"median explained variance {median:.3g} over {len(self.history)} points from step {self.after:,}")
+                    message = f"median explained variance {median:.3g} over {len(self.history)} points"
+                    self.verdict = (median, self.floor, f"{message} from step {self.after:,}")
         return super().observe(step, scalars)
 
     def check(self, scalars):

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from rl_lab import bugs
-from rl_lab.atlas import CLEAN, FEATURES, ROOT, Job, _job_from_dir, features, split_args
+from rl_lab.atlas import CLEAN, FEATURES, ROOT, Job, features, read_job, split_args
 from rl_lab.report import SHORT
 
 CAP = 6.0  # a diagnostic counts at most this many clean standard deviations
@@ -43,11 +43,11 @@ EVIDENCE_Z = 2.0  # a diagnostic this far from the clean band (in clean standard
 ADVICE = {
     "goes up": "Error goes up: commonly a flipped sign somewhere in the loss function or gradient.",
     "explodes": "Error explodes: usually a numerical issue (check every exp, log and division), "
-                "but can also be a learning rate that is too high.",
+    "but can also be a learning rate that is too high.",
     "oscillates": "Error oscillates: lower the learning rate and inspect the data for shuffled labels "
-                  "or incorrect augmentation.",
+    "or incorrect augmentation.",
     "plateaus": "Error plateaus: increase the learning rate and remove regularization, then inspect the "
-                "loss function and the data pipeline for correctness.",
+    "loss function and the data pipeline for correctness.",
 }
 
 
@@ -79,7 +79,7 @@ def _median(values: list[float]) -> float:
 
 
 def _feature_text(key: str, value: float, band: tuple[float, float], z: float) -> str:
-    shown = (lambda v: f"{10 ** v:.3g}") if FEATURES[key] == "log" else (lambda v: f"{v:.3g}")
+    shown = (lambda v: f"{10**v:.3g}") if FEATURES[key] == "log" else (lambda v: f"{v:.3g}")
     return f"{SHORT[key]} {shown(value)} (clean {shown(band[0])}, z = {z:+.1f})"
 
 
@@ -87,9 +87,13 @@ def symptoms(job: Job, z: dict[str, float]) -> list[str]:
     """The seeds' symptom names that fit the run."""
     fired = job.summary["detectors"]
     found = []
-    if job.summary["status"] == "diverged" or {"nonfinite", "loss_explosion", "grad_spikes", "value_divergence"} & set(fired):
+    if job.summary["status"] == "diverged" or {"nonfinite", "loss_explosion", "grad_spikes", "value_divergence"} & set(
+        fired
+    ):
         found.append("explodes")
-    if z.get("losses/value", 0) > EVIDENCE_Z or (z.get("charts/return_last100", 0) < -EVIDENCE_Z and "entropy_collapse" in fired):
+    if z.get("losses/value", 0) > EVIDENCE_Z or (
+        z.get("charts/return_last100", 0) < -EVIDENCE_Z and "entropy_collapse" in fired
+    ):
         found.append("goes up")
     if "oscillation" in fired:
         found.append("oscillates")
@@ -103,8 +107,12 @@ def _probe_failures(report: dict[str, Any]) -> set[str]:
     return failed | ({"overfit"} if not report["overfit"]["passed"] else set())
 
 
-def rank(job: Job, env_golden: dict[str, Any], probes: dict[str, Any] | None = None,
-         probe_matrix: dict[str, Any] | None = None) -> tuple[list[Candidate], dict[str, float]]:
+def rank(
+    job: Job,
+    env_golden: dict[str, Any],
+    probes: dict[str, Any] | None = None,
+    probe_matrix: dict[str, Any] | None = None,
+) -> tuple[list[Candidate], dict[str, float]]:
     """Candidates (bugs of the golden signatures in the run's context, and "none") ranked by score."""
     context = " ".join(job.context)
     clean = env_golden["clean"].get(context) or env_golden["clean"][""]
@@ -128,23 +136,29 @@ def rank(job: Job, env_golden: dict[str, Any], probes: dict[str, Any] | None = N
             distances.append(min(abs(z_run[key] - z_bug), CAP))
             agrees = abs(z_run[key]) >= EVIDENCE_Z and (z_run[key] > 0) == (z_bug > 0) and abs(z_bug) >= EVIDENCE_Z
             if agrees:
-                evidence.append(f"{_feature_text(key, run[key], bands[key], z_run[key])} over {window}, as this bug's runs")
+                evidence.append(
+                    f"{_feature_text(key, run[key], bands[key], z_run[key])} over {window}, as this bug's runs"
+                )
         score = statistics.mean(distances) if distances else CAP
         expected = set(sig["must_fire"])
         mismatched = expected.symmetric_difference(fired)
         score += DETECTOR_WEIGHT * len(mismatched)
-        evidence += [f"detector {d} fired at step {fired[d]:,}, as expected for it" for d in sorted(expected & set(fired))]
+        evidence += [
+            f"detector {d} fired at step {fired[d]:,}, as expected for it" for d in sorted(expected & set(fired))
+        ]
         evidence += [f"detector {d} did not fire (it does for this bug)" for d in sorted(expected - set(fired))]
         if run_probe_failures is not None and probe_matrix and name in probe_matrix:
             expected_failures = _probe_failures(probe_matrix[name])
             score += PROBE_WEIGHT * len(expected_failures.symmetric_difference(run_probe_failures))
-            evidence += [f"probe {p} failed, as it does for this bug" for p in sorted(expected_failures & run_probe_failures)]
+            evidence += [
+                f"probe {p} failed, as it does for this bug" for p in sorted(expected_failures & run_probe_failures)
+            ]
         candidates.append(Candidate(name, score, evidence))
     return sorted(candidates, key=lambda c: c.score), z_run
 
 
 def load_run(run_dir: Path) -> Job:
-    job = _job_from_dir(Path(run_dir))
+    job = read_job(Path(run_dir))
     if job is None:
         raise FileNotFoundError(f"{run_dir} is not a run directory of rl_lab.train (no summary.json or .hydra/)")
     return job
@@ -160,9 +174,13 @@ def env_signatures(golden: dict[str, Any], job: Job) -> dict[str, Any]:
 
 
 def report(job: Job, candidates: list[Candidate], z_run: dict[str, float], top: int) -> str:
-    lines = [f"run {job.path} ({job.summary['env']}, seed {job.seed}, {job.summary['steps']:,} steps, "
-             f"{job.summary['status']}, final return {job.summary['final_return']:.3g})"]
-    outliers = sorted(((abs(z), k) for k, z in z_run.items() if math.isfinite(z) and abs(z) >= EVIDENCE_Z), reverse=True)
+    lines = [
+        f"run {job.path} ({job.summary['env']}, seed {job.seed}, {job.summary['steps']:,} steps, "
+        f"{job.summary['status']}, final return {job.summary['final_return']:.3g})"
+    ]
+    outliers = sorted(
+        ((abs(z), k) for k, z in z_run.items() if math.isfinite(z) and abs(z) >= EVIDENCE_Z), reverse=True
+    )
     far = ", ".join(f"{SHORT[k]} z = {z_run[k]:+.1f}" for _, k in outliers) or "none"
     fired = ", ".join(f"{n} at {s:,}" for n, s in job.summary["detectors"].items()) or "none"
     lines.append(f"diagnostics beyond {EVIDENCE_Z:g} clean standard deviations: {far}")
@@ -190,9 +208,13 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         job = load_run(Path(positional[0]))
-        golden = json.loads(Path(options.get("golden", ROOT / "results" / "atlas" / "fast" / "golden.json")).read_text())
+        golden = json.loads(
+            Path(options.get("golden", ROOT / "results" / "atlas" / "fast" / "golden.json")).read_text()
+        )
         env_golden = env_signatures(golden, job)
-        probes_path = options.get("probes") or (job.path / "probes.json" if (job.path / "probes.json").exists() else None)
+        probes_path = options.get("probes") or (
+            job.path / "probes.json" if (job.path / "probes.json").exists() else None
+        )
         probes = json.loads(Path(probes_path).read_text()) if probes_path else None
         matrix_path = ROOT / "results" / "atlas" / "probes" / f"{env_golden.get('env_name', '')}.json"
         matrix = json.loads(matrix_path.read_text()) if matrix_path.exists() else None

@@ -50,7 +50,8 @@ gym.register_envs(ale_py)
 gym.register("rl_lab/Catch-v0", entry_point="rl_lab.catch:CatchEnv")
 
 SAME_STEP = {"autoreset_mode": AutoresetMode.SAME_STEP}
-ENV_METADATA = ("solved_return", "critic_fit_after", "learning_check")  # env-config keys that describe the env rather than build it
+# env-config keys that describe the env (for the detectors) rather than build it
+ENV_METADATA = ("solved_return", "critic_fit_after", "learning_check")
 
 
 def make_envs(env_config: dict[str, Any], n_envs: int) -> VectorEnv:

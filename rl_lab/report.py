@@ -23,6 +23,8 @@ import math
 import statistics
 import sys
 from collections import defaultdict
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from rl_lab.atlas import LOG_FLOOR, CLEAN, FEATURES, ROOT, Job, features, load_sweep, split_args, tier_of  # noqa: E402
+from rl_lab.atlas import CLEAN, FEATURES, LOG_FLOOR, ROOT, Job, features, load_sweep, split_args, tier_of  # noqa: E402
 
 ALPHA = 0.05
 PLOTTED = [  # (metric, title, log scale)
@@ -45,12 +47,20 @@ PLOTTED = [  # (metric, title, log scale)
     ("losses/value", "value loss", True),
 ]
 SHORT = {
-    "charts/return_last100": "return", "value/explained_variance": "expl. var.",
-    "policy/entropy_normalized": "entropy", "policy/entropy": "loss entropy", "grads/global_norm": "grad norm",
-    "policy/approx_kl": "KL/update", "policy/act_train_kl": "KL act-train", "policy/act_eval_kl": "KL act-eval",
-    "policy/logits_range": "logits range", "losses/value": "value loss", "params/global_norm": "param norm",
+    "charts/return_last100": "return",
+    "value/explained_variance": "expl. var.",
+    "policy/entropy_normalized": "entropy",
+    "policy/entropy": "loss entropy",
+    "grads/global_norm": "grad norm",
+    "policy/approx_kl": "KL/update",
+    "policy/act_train_kl": "KL act-train",
+    "policy/act_eval_kl": "KL act-eval",
+    "policy/logits_range": "logits range",
+    "losses/value": "value loss",
+    "params/global_norm": "param norm",
     "value/values_mean": "value mean",
 }
+Plots = list[tuple[Path, Callable[[Path], None]]]  # where each plot goes, and what draws it
 MUST_FIRE_FRACTION = 2 / 3  # a detector belongs to a bug's golden signature if it fired in this share of seeds
 
 
@@ -58,8 +68,14 @@ def welch(bug: list[float], clean: list[float]) -> dict[str, float]:
     """Welch's t-test of two samples, with Hedges' g; nan where a side has < 2 finite values."""
     a = np.asarray([x for x in bug if math.isfinite(x)])
     b = np.asarray([x for x in clean if math.isfinite(x)])
-    out = {"bug": float(np.median(a)) if a.size else math.nan, "clean": float(np.median(b)) if b.size else math.nan,
-           "g": math.nan, "p": math.nan, "n_bug": int(a.size), "n_clean": int(b.size)}
+    out = {
+        "bug": float(np.median(a)) if a.size else math.nan,
+        "clean": float(np.median(b)) if b.size else math.nan,
+        "g": math.nan,
+        "p": math.nan,
+        "n_bug": int(a.size),
+        "n_clean": int(b.size),
+    }
     if a.size < 2 or b.size < 2:
         return out
     pooled = math.sqrt(((a.size - 1) * a.var(ddof=1) + (b.size - 1) * b.var(ddof=1)) / (a.size + b.size - 2))
@@ -92,8 +108,11 @@ class Sweep:
         return self.groups.get((env, CLEAN, 0.0, context), [])
 
     def bugs(self, env: str, default_dose_only: bool = True) -> list[tuple[str, float, tuple[str, ...]]]:
-        keys = [(b, d, c) for (e, b, d, c), jobs in self.groups.items()
-                if e == env and b != CLEAN and (jobs[0].default_dose or not default_dose_only)]
+        keys = [
+            (b, d, c)
+            for (e, b, d, c), jobs in self.groups.items()
+            if e == env and b != CLEAN and (jobs[0].default_dose or not default_dose_only)
+        ]
         return sorted(keys, key=lambda k: (k[0], k[1], k[2]))
 
 
@@ -161,7 +180,7 @@ def _fmt(x: float) -> str:
 def _shown(key: str, x: float) -> str:
     """A feature value as the diagnostic reads (log-compared features back from log10; the floor is 0)."""
     if FEATURES.get(key) == "log" and math.isfinite(x):
-        return "0" if x <= math.log10(LOG_FLOOR) else _fmt(10 ** x)
+        return "0" if x <= math.log10(LOG_FLOOR) else _fmt(10**x)
     return _fmt(x)
 
 
@@ -186,10 +205,6 @@ def _clean_contexts(sweep: Sweep, env: str) -> list[tuple[str, ...]]:
     return sorted(c for (e, b, _, c) in sweep.groups if e == env and b == CLEAN)
 
 
-def _detectors_fired(jobs: list[Job]) -> list[str]:
-    return sorted({name for job in jobs for name in job.summary["detectors"]})
-
-
 def signature(bug_jobs: list[Job], clean_jobs: list[Job]) -> dict[str, Any]:
     """A bug's golden signature from its runs: which detectors fire (and when), how it moves each feature."""
     fired: dict[str, list[int]] = defaultdict(list)
@@ -205,89 +220,164 @@ def signature(bug_jobs: list[Job], clean_jobs: list[Job]) -> dict[str, Any]:
         "must_fire": sorted(must),
         # a regression: none of them fires by this step (twice the slowest seen, within the run)
         "budget_steps": min(total, 2 * max(max(s) for s in must.values())) if must else None,
-        "detectors": {name: {"fraction": len(s) / len(bug_jobs), "median_step": statistics.median(s)}
-                      for name, s in sorted(fired.items())},
+        "detectors": {
+            name: {"fraction": len(s) / len(bug_jobs), "median_step": statistics.median(s)}
+            for name, s in sorted(fired.items())
+        },
         "features": {k: [f[k] for f in bug_features] for k in FEATURES},
         "tests": {k: welch([f[k] for f in bug_features], [f[k] for f in clean_features]) for k in FEATURES},
     }
 
 
-def build(sweep: Sweep, tier: str, sweep_dir: Path) -> tuple[list[str], dict[str, Any], list[tuple[Path, Any]]]:
+def build(sweep: Sweep, tier: str, sweep_dir: Path) -> tuple[list[str], dict[str, Any], Plots]:
     """The report's markdown lines, the golden signatures and the plots to draw."""
     golden: dict[str, Any] = {"tier": tier, "alpha": ALPHA, "features": FEATURES, "envs": {}}
-    plots: list[tuple[Path, Any]] = []
+    plots: Plots = []
     steps_by_env = {env: max(j.total_steps for j in sweep.jobs if j.env == env) for env in sweep.envs}
     lines = [
-        f"# Bug atlas: tier `{tier}`", "",
-        f"Command: `python -m rl_lab.atlas tier={tier}` then `python -m rl_lab.report {sweep_dir}`", "",
-        f"{len(sweep.jobs)} runs; " + ", ".join(f"{env}: {steps_by_env[env]:,} agent steps per run" for env in sweep.envs)
-        + ". Statuses: " + ", ".join(f"{s} {n}" for s, n in sorted(
-            {s: sum(j.summary['status'] == s for j in sweep.jobs) for s in {j.summary['status'] for j in sweep.jobs}}.items()))
-        + ".", "",
+        f"# Bug atlas: tier `{tier}`",
+        "",
+        f"Command: `python -m rl_lab.atlas tier={tier}` then `python -m rl_lab.report {sweep_dir}`",
+        "",
+        f"{len(sweep.jobs)} runs; "
+        + ", ".join(f"{env}: {steps_by_env[env]:,} agent steps per run" for env in sweep.envs)
+        + ". Statuses: "
+        + ", ".join(
+            f"{s} {n}"
+            for s, n in sorted(
+                {
+                    s: sum(j.summary["status"] == s for j in sweep.jobs)
+                    for s in {j.summary["status"] for j in sweep.jobs}
+                }.items()
+            )
+        )
+        + ".",
+        "",
         "A difference is marked when Welch's t-test of the per-seed values against the clean control's seeds "
         f"(same env and context) gives p < {ALPHA}; g is Hedges' g. Per-seed values: the median over the second "
         "half of the run (the return: where it ended), log10 for scales (gradient norm, KLs, logits range, value "
-        "loss, parameter norm). Arrows: the bug's median is above (↑) or below (↓) the clean one.", "",
+        "loss, parameter norm). Arrows: the bug's median is above (↑) or below (↓) the clean one.",
+        "",
     ]
     for env in sweep.envs:
         clean_contexts = _clean_contexts(sweep, env)
-        env_golden: dict[str, Any] = {"env_name": env, "env_id": next(j.summary["env"] for j in sweep.jobs if j.env == env),
-                                      "total_steps": steps_by_env[env], "clean": {}, "bugs": {}}
+        env_golden: dict[str, Any] = {
+            "env_name": env,
+            "env_id": next(j.summary["env"] for j in sweep.jobs if j.env == env),
+            "total_steps": steps_by_env[env],
+            "clean": {},
+            "bugs": {},
+        }
         lines += [f"## {env}", "", "### Clean control", ""]
         for context in clean_contexts:
             jobs = sweep.control(env, context)
             alarms = [j for j in jobs if j.summary["detectors"]]
             returns = [features(j)["charts/return_last100"] for j in jobs]
             fired = "; ".join(f"seed {j.seed}: {', '.join(sorted(j.summary['detectors']))}" for j in alarms)
-            lines.append(f"- {len(jobs)} seeds{_context(context)}: final return median {_fmt(statistics.median(returns))} "
-                         f"[{_fmt(min(returns))}, {_fmt(max(returns))}]; runs with a detector firing: {len(alarms)}"
-                         + (f" ({fired})" if alarms else ""))
+            lines.append(
+                f"- {len(jobs)} seeds{_context(context)}: final return median {_fmt(statistics.median(returns))} "
+                f"[{_fmt(min(returns))}, {_fmt(max(returns))}]; runs with a detector firing: {len(alarms)}"
+                + (f" ({fired})" if alarms else "")
+            )
             env_golden["clean"][" ".join(context)] = {
-                "seeds": sorted(j.seed for j in jobs), "alarms": len(alarms),
-                "features": {k: [features(j)[k] for j in jobs] for k in FEATURES}}
-        lines += ["", "### Per bug (default dose)", "",
-                  "| bug | status | final return: bug vs clean (p) | divergence step | detectors: first firing (seeds) | significant changes |",
-                  "|---|---|---|---|---|---|"]
+                "seeds": sorted(j.seed for j in jobs),
+                "alarms": len(alarms),
+                "features": {k: [features(j)[k] for j in jobs] for k in FEATURES},
+            }
+        lines += [
+            "",
+            "### Per bug (default dose)",
+            "",
+            "| bug | status | final return: bug vs clean (p) | divergence step | detectors: first firing (seeds) "
+            "| significant changes |",
+            "|---|---|---|---|---|---|",
+        ]
         for bug, dose, context in sweep.bugs(env):
             bug_jobs, clean_jobs = sweep.groups[(env, bug, dose, context)], sweep.control(env, context)
             sig = signature(bug_jobs, clean_jobs)
             env_golden["bugs"][bug] = {"dose": dose, "context": list(context), **sig}
-            statuses = ", ".join(f"{s} {n}" for s, n in sorted(
-                {s: sum(j.summary["status"] == s for j in bug_jobs) for s in {j.summary["status"] for j in bug_jobs}}.items()))
+            statuses = ", ".join(
+                f"{s} {n}"
+                for s, n in sorted(
+                    {
+                        s: sum(j.summary["status"] == s for j in bug_jobs)
+                        for s in {j.summary["status"] for j in bug_jobs}
+                    }.items()
+                )
+            )
             ret = sig["tests"]["charts/return_last100"]
             div = [j.summary["divergence_step"] for j in bug_jobs if j.summary["divergence_step"] is not None]
             divergence = f"{statistics.median(div):,.0f} ({len(div)}/{len(bug_jobs)})" if div else "-"
-            fired = "; ".join(f"{n} {d['median_step']:,.0f} ({round(d['fraction'] * len(bug_jobs))}/{len(bug_jobs)})"
-                              for n, d in sig["detectors"].items()) or "none"
-            changes = ", ".join(
-                f"{SHORT[k]} {'↑' if t['bug'] > t['clean'] else '↓'} (g={t['g']:.2g}, p={t['p']:.2g})"
-                for k, t in sig["tests"].items() if significant(t)) or "none"
-            lines.append(f"| [{bug}](#{env}-{bug}){_context(context)} | {statuses} | {_fmt(ret['bug'])} vs {_fmt(ret['clean'])} "
-                         f"({_fmt(ret['p'])}) | {divergence} | {fired} | {changes} |")
-            plots.append((Path("plots") / env / f"{bug}.png", (f"{env}: {bug} (dose {dose:g}){_context(context)}", bug_jobs, clean_jobs)))
+            fired = (
+                "; ".join(
+                    f"{n} {d['median_step']:,.0f} ({round(d['fraction'] * len(bug_jobs))}/{len(bug_jobs)})"
+                    for n, d in sig["detectors"].items()
+                )
+                or "none"
+            )
+            changes = (
+                ", ".join(
+                    f"{SHORT[k]} {'↑' if t['bug'] > t['clean'] else '↓'} (g={t['g']:.2g}, p={t['p']:.2g})"
+                    for k, t in sig["tests"].items()
+                    if significant(t)
+                )
+                or "none"
+            )
+            lines.append(
+                f"| [{bug}](#{env}-{bug}){_context(context)} | {statuses} | {_fmt(ret['bug'])} vs {_fmt(ret['clean'])} "
+                f"({_fmt(ret['p'])}) | {divergence} | {fired} | {changes} |"
+            )
+            plots.append(
+                (
+                    Path("plots") / env / f"{bug}.png",
+                    partial(
+                        plot_bug,
+                        title=f"{env}: {bug} (dose {dose:g}){_context(context)}",
+                        bug_jobs=bug_jobs,
+                        clean_jobs=clean_jobs,
+                    ),
+                )
+            )
         detectors = sorted({n for j in sweep.jobs if j.env == env for n in j.summary["detectors"]})
-        lines += ["", "### Detection latency: bug x detector", "",
-                  "Median agent step of the first firing over the seeds it fired in (fired/seeds); · never fired.", ""]
+        lines += [
+            "",
+            "### Detection latency: bug x detector",
+            "",
+            "Median agent step of the first firing over the seeds it fired in (fired/seeds); · never fired.",
+            "",
+        ]
         lines += detector_table(sweep, env, detectors) if detectors else ["No detector fired."]
-        lines += ["", "### Every diagnostic against the clean control", "",
-                  "Cell: bug median (clean median), marked when significant. " + ", ".join(
-                      f"{SHORT[k]}: `{k}`" for k in FEATURES) + ".", "",
-                  "| bug | " + " | ".join(SHORT[k] for k in FEATURES) + " |", "|---|" + "---|" * len(FEATURES)]
+        lines += [
+            "",
+            "### Every diagnostic against the clean control",
+            "",
+            "Cell: bug median (clean median), marked when significant. "
+            + ", ".join(f"{SHORT[k]}: `{k}`" for k in FEATURES)
+            + ".",
+            "",
+            "| bug | " + " | ".join(SHORT[k] for k in FEATURES) + " |",
+            "|---|" + "---|" * len(FEATURES),
+        ]
         for bug in env_golden["bugs"]:
             tests = env_golden["bugs"][bug]["tests"]
-            cells = [(("**↑** " if t["bug"] > t["clean"] else "**↓** ") if significant(t) else "")
-                     + f"{_shown(k, t['bug'])} ({_shown(k, t['clean'])})" for k, t in tests.items()]
+            cells = [
+                (("**↑** " if t["bug"] > t["clean"] else "**↓** ") if significant(t) else "")
+                + f"{_shown(k, t['bug'])} ({_shown(k, t['clean'])})"
+                for k, t in tests.items()
+            ]
             lines.append(f"| {bug} | " + " | ".join(cells) + " |")
         lines += _dose_response(sweep, env, plots)
         lines += ["", "### Plots", ""]
-        lines += [f"<a id=\"{env}-{b}\"></a>**{b}**: ![{b}](plots/{env}/{b}.png)" for b in env_golden["bugs"]]
+        lines += [f'<a id="{env}-{b}"></a>**{b}**: ![{b}](plots/{env}/{b}.png)' for b in env_golden["bugs"]]
         lines.append("")
         golden["envs"][env] = env_golden
     return lines, golden, plots
 
 
-def _dose_response(sweep: Sweep, env: str, plots: list[tuple[Path, Any]]) -> list[str]:
-    dosed = sorted({b for (e, b, d, c), jobs in sweep.groups.items() if e == env and b != CLEAN and not jobs[0].default_dose})
+def _dose_response(sweep: Sweep, env: str, plots: Plots) -> list[str]:
+    dosed = sorted(
+        {b for (e, b, d, c), jobs in sweep.groups.items() if e == env and b != CLEAN and not jobs[0].default_dose}
+    )
     if not dosed:
         return []
     lines = ["", "### Dose-response", ""]
@@ -296,34 +386,46 @@ def _dose_response(sweep: Sweep, env: str, plots: list[tuple[Path, Any]]) -> lis
         context = keys[0][1]
         clean = sweep.control(env, context)
         rows = [(0.0, clean)] + [(d, sweep.groups[(env, bug, d, c)]) for d, c in keys]
-        lines += [f"**{bug}** (dose 0 is the clean control; p: Welch against it)", "",
-                  "| dose | seeds | final return | p | expl. var. | p | KL act-train | KL/update |", "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"**{bug}** (dose 0 is the clean control; p: Welch against it)",
+            "",
+            "| dose | seeds | final return | p | expl. var. | p | KL act-train | KL/update |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         clean_features = [features(j) for j in clean]
         for dose, jobs in rows:
             fs = [features(j) for j in jobs]
             ret = welch([f["charts/return_last100"] for f in fs], [f["charts/return_last100"] for f in clean_features])
-            ev = welch([f["value/explained_variance"] for f in fs], [f["value/explained_variance"] for f in clean_features])
+            ev = welch(
+                [f["value/explained_variance"] for f in fs], [f["value/explained_variance"] for f in clean_features]
+            )
             kl = _shown("policy/act_train_kl", statistics.median(f["policy/act_train_kl"] for f in fs))
             upd = _shown("policy/approx_kl", statistics.median(f["policy/approx_kl"] for f in fs))
             same = dose == 0.0
-            lines.append(f"| {dose:g} | {len(jobs)} | {_fmt(ret['bug'])} | {'-' if same else _fmt(ret['p'])} | "
-                         f"{_fmt(ev['bug'])} | {'-' if same else _fmt(ev['p'])} | {kl} | {upd} |")
+            lines.append(
+                f"| {dose:g} | {len(jobs)} | {_fmt(ret['bug'])} | {'-' if same else _fmt(ret['p'])} | "
+                f"{_fmt(ev['bug'])} | {'-' if same else _fmt(ev['p'])} | {kl} | {upd} |"
+            )
         lines += ["", f"![{bug} dose-response](plots/{env}/dose_{bug}.png)", ""]
-        plots.append((Path("plots") / env / f"dose_{bug}.png", ("dose", bug, rows)))
+        plots.append((Path("plots") / env / f"dose_{bug}.png", partial(plot_dose, bug=bug, rows=rows)))
     return lines
 
 
 def plot_dose(path: Path, bug: str, rows: list[tuple[float, list[Job]]]) -> None:
-    keys = [("charts/return_last100", "final return", False), ("value/explained_variance", "explained variance", False),
-            ("policy/act_train_kl", "KL acting vs training", True), ("policy/approx_kl", "KL per update", True)]
+    keys = [
+        ("charts/return_last100", "final return", False),
+        ("value/explained_variance", "explained variance", False),
+        ("policy/act_train_kl", "KL acting vs training", True),
+        ("policy/approx_kl", "KL per update", True),
+    ]
     fig, axes = plt.subplots(1, 4, figsize=(12, 2.8))
     for ax, (key, name, log) in zip(axes, keys, strict=True):
         for dose, jobs in rows:
             values = [features(j)[key] for j in jobs]
-            values = [10 ** v for v in values] if log else values
+            values = [10**v for v in values] if log else values
             ax.scatter([dose] * len(values), values, s=10, color="tab:gray")
         medians = [statistics.median([features(j)[key] for j in jobs]) for _, jobs in rows]
-        ax.plot([d for d, _ in rows], [10 ** m for m in medians] if log else medians, color="tab:red", marker="o")
+        ax.plot([d for d, _ in rows], [10**m for m in medians] if log else medians, color="tab:red", marker="o")
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("dose", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -343,11 +445,8 @@ def write_report(sweep_dir: Path, out: Path | None = None) -> Path:
     sweep = Sweep(load_sweep(sweep_dir))
     lines, golden, plots = build(sweep, tier, sweep_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for path, spec in plots:
-        if spec[0] == "dose":
-            plot_dose(out / path, spec[1], spec[2])
-        else:
-            plot_bug(out / path, *spec)
+    for path, draw in plots:
+        draw(out / path)
     (out / "README.md").write_text("\n".join(lines) + "\n")
     (out / "golden.json").write_text(json.dumps(golden, indent=1, allow_nan=True) + "\n")
     return out

@@ -42,17 +42,40 @@ def numbers_for(answers: list[str], per_answer: int) -> list[int]:
 
 def main(argv: list[str]) -> int:
     args = OmegaConf.merge(
-        OmegaConf.create({"envs": ["cartpole", "catch"], "per_answer": 3, "seed": 1000, "tier": "fast",
-                          "out": str(ROOT / "multirun" / "mystery")}),
-        OmegaConf.from_dotlist(argv))
+        OmegaConf.create(
+            {
+                "envs": ["cartpole", "catch"],
+                "per_answer": 3,
+                "seed": 1000,
+                "tier": "fast",
+                "out": str(ROOT / "multirun" / "mystery"),
+            }
+        ),
+        OmegaConf.from_dotlist(argv),
+    )
     tier = load_tier(args.tier)
     golden = json.loads((ROOT / "results" / "atlas" / args.tier / "golden.json").read_text())
     numbers = numbers_for(pool(), args.per_answer)
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "rl_lab.train", "-m", "bug=mystery",
-                    f"bug.mystery.dose={','.join(map(str, numbers))}", f"env={','.join(args.envs)}",
-                    f"seed={args.seed}", f"total_steps={tier.total_steps}", *tier.overrides, *tier.launcher,
-                    f"hydra.sweep.dir={args.out}"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rl_lab.train",
+            "-m",
+            "bug=mystery",
+            f"bug.mystery.dose={','.join(map(str, numbers))}",
+            f"env={','.join(args.envs)}",
+            f"seed={args.seed}",
+            f"total_steps={tier.total_steps}",
+            *tier.overrides,
+            *tier.launcher,
+            f"hydra.sweep.dir={args.out}",
+        ],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     wall = time.perf_counter() - started
 
     rows = []
@@ -62,12 +85,15 @@ def main(argv: list[str]) -> int:
         ranked = [c.name for c in rank(job, env_signatures(golden, job))[0]]
         rows.append((job.env, truth, ranked[0], truth in ranked[:3]))
     lines = [
-        "# The diagnoser on mystery runs", "",
-        f"Command: `python scripts/diagnoser_accuracy.py{''.join(' ' + a for a in argv)}`", "",
+        "# The diagnoser on mystery runs",
+        "",
+        f"Command: `python scripts/diagnoser_accuracy.py{''.join(' ' + a for a in argv)}`",
+        "",
         f"{len(rows)} mystery runs ({args.per_answer} per possible answer and environment: the {len(pool()) - 1} "
         f"zoo bugs of the mystery pool and no bug), {tier.total_steps:,} agent steps each, training seed "
         f"{args.seed} (the golden signatures come from seeds 0-9); {wall:.0f} s to train. Each run diagnosed "
-        "blind with `python -m rl_lab.diagnose RUN_DIR` against `results/atlas/fast/golden.json`.", "",
+        "blind with `python -m rl_lab.diagnose RUN_DIR` against `results/atlas/fast/golden.json`.",
+        "",
         "| env | runs with a bug | top-1 | top-3 | clean runs | false alarms (a bug named) |",
         "|---|---|---|---|---|---|",
     ]
@@ -78,11 +104,18 @@ def main(argv: list[str]) -> int:
         top1 = sum(r[2] == r[1] for r in bugged)
         top3 = sum(r[3] for r in bugged)
         alarms = sum(r[2] != CLEAN for r in clean)
-        lines.append(f"| {env} | {len(bugged)} | {top1}/{len(bugged)} = {top1 / max(len(bugged), 1):.2f} | "
-                     f"{top3}/{len(bugged)} = {top3 / max(len(bugged), 1):.2f} | {len(clean)} | "
-                     f"{alarms}/{len(clean)} = {alarms / max(len(clean), 1):.2f} |")
-    lines += ["", "Per planted answer (top-1 verdicts over its runs, both environments):", "",
-              "| planted | verdicts |", "|---|---|"]
+        lines.append(
+            f"| {env} | {len(bugged)} | {top1}/{len(bugged)} = {top1 / max(len(bugged), 1):.2f} | "
+            f"{top3}/{len(bugged)} = {top3 / max(len(bugged), 1):.2f} | {len(clean)} | "
+            f"{alarms}/{len(clean)} = {alarms / max(len(clean), 1):.2f} |"
+        )
+    lines += [
+        "",
+        "Per planted answer (top-1 verdicts over its runs, both environments):",
+        "",
+        "| planted | verdicts |",
+        "|---|---|",
+    ]
     by_truth: dict[str, list[str]] = defaultdict(list)
     for env, truth, top, _ in rows:
         by_truth[truth].append(f"{env}: {top}")

@@ -50,7 +50,9 @@ def test_check_fails_on_a_false_alarm_and_on_a_missed_bug(ci_sweep, tmp_path):
     missed = next(sweep.glob("bug=off_by_one_frames,*")) / "summary.json"
     missed.write_text(json.dumps({**json.loads(missed.read_text()), "detectors": {}}))
     done = _run("rl_lab.check", str(sweep), f"golden={GOLDEN_CI}")
-    assert done.returncode == 1 and "off_by_one_frames" in done.stdout and "REGRESSION: 1 bug(s) not caught" in done.stdout
+    assert (
+        done.returncode == 1 and "off_by_one_frames" in done.stdout and "REGRESSION: 1 bug(s) not caught" in done.stdout
+    )
 
 
 def test_report_writes_markdown_plots_and_golden_signatures(ci_sweep, tmp_path):

@@ -44,7 +44,8 @@ def test_user_bugs_do_not_change_what_a_number_plants(tmp_path):
     before = [pick(n) for n in range(40)]
     (tmp_path / "my_extra_bug.py").write_text(
         '"""A user bug.\n\nStory: x. Seam: y. Dose: z. Symptoms: w."""\n'
-        'SEAM = "entropy"\nDOSE = 1.0\nSYMPTOM = "none"\n\ndef inject(seams, dose):\n    return seams\n')
+        'SEAM = "entropy"\nDOSE = 1.0\nSYMPTOM = "none"\n\ndef inject(seams, dose):\n    return seams\n'
+    )
     bugs.load([tmp_path])
     assert "my_extra_bug" in bugs.registry() and "my_extra_bug" not in pool()
     assert [pick(n) for n in range(40)] == before
@@ -58,8 +59,20 @@ def test_nothing_in_a_mystery_run_names_the_bug_and_reveal_does(tmp_path):
     number = next(n for n in range(100) if pick(n)[0] == "off_by_one_frames")
     run_dir = tmp_path / "run"
     done = subprocess.run(
-        [sys.executable, "-m", "rl_lab.train", "bug=mystery", f"bug.mystery.dose={number}", "total_steps=3000",
-         "progress=false", f"hydra.run.dir={run_dir}"], capture_output=True, text=True, cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "rl_lab.train",
+            "bug=mystery",
+            f"bug.mystery.dose={number}",
+            "total_steps=3000",
+            "progress=false",
+            f"hydra.run.dir={run_dir}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     seen = done.stdout + done.stderr
     for path in Path(run_dir).rglob("*"):
@@ -69,6 +82,7 @@ def test_nothing_in_a_mystery_run_names_the_bug_and_reveal_does(tmp_path):
     for word in ("off_by_one", "frames", "training_forward"):
         assert word not in seen
     assert "act_train_consistency" in seen  # the evidence is there; the name is not
-    revealed = subprocess.run([sys.executable, "-m", "rl_lab.reveal", str(run_dir)], capture_output=True, text=True,
-                              cwd=ROOT)
+    revealed = subprocess.run(
+        [sys.executable, "-m", "rl_lab.reveal", str(run_dir)], capture_output=True, text=True, cwd=ROOT
+    )
     assert revealed.returncode == 0 and f"off_by_one_frames (dose {pick(number)[1]:g})" in revealed.stdout
