@@ -176,6 +176,7 @@ class A2C:
             # the critic's predictions while acting, as SB3's explained variance uses them
             # (the training forward may differ: dropout, or a bug at the training_forward seam)
             "values": rollout.values.detach().to(self.device),
+            "train_values": values.detach(),  # what the value loss saw
             "returns": returns,
             "advantages": advantages,
             "logits": logits.detach(),

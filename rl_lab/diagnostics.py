@@ -3,7 +3,10 @@
 Groups (TensorBoard tags and ``metrics.jsonl`` keys):
 
 ``losses/``       policy, value, entropy (the loss term, -entropy) and total loss
-``grads/``        global norm before clipping; per layer, norm before clipping
+``grads/``        global norm before clipping; per layer, norm before clipping; and
+                  ``stale_ratio``, a consistency check that is 0 in a correct agent: the norm
+                  of what ``.grad`` already held when this update's gradient arrived, over the
+                  norm of that gradient (``zero_grad`` must have cleared it)
 ``params/``       global norm; per layer, norm and update-to-parameter ratio ||dW|| / ||W||
 ``activations/``  per activation layer, mean L2 norm per sample and (ReLU) dead fraction:
                   units that are zero for every sample of the batch
@@ -17,7 +20,10 @@ Groups (TensorBoard tags and ``metrics.jsonl`` keys):
                   ``entropy_gap`` and ``log_prob_gap``, the loss's entropy and log-probabilities
                   against the same quantities recomputed from the logits by torch.distributions
 ``inputs/``       largest |network input| (a network wants inputs of order 1)
-``value/``        explained variance; mean/std/min/max of values, returns, advantages
+``value/``        explained variance; mean/std/min/max of values, returns, advantages;
+                  ``loss_gap``, a consistency check that is 0 in a correct agent: the loss's
+                  value term against the mean squared error of the same values and returns,
+                  recomputed (relative difference)
 ``charts/``       episode return and length, reward per step, steps/s
 ``diagnostics/``  count of non-finite numbers among losses, values, returns and advantages,
                   plus the number of layers whose parameter or gradient norm is non-finite
@@ -34,6 +40,7 @@ from collections import defaultdict
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical, kl_divergence
 from torch.func import functional_call
@@ -82,9 +89,13 @@ class Diagnostics:
         self.armed = False
         self.activations: dict[str, float] = {}
         self.params_before: list[torch.Tensor] | None = None
+        self.gradient_sq = {"stale": 0.0, "fresh": 0.0}
         for name, module in model.named_modules():
             if isinstance(module, nn.ReLU | nn.Tanh):
                 module.register_forward_hook(self._activation_hook(name))
+        for _, parameter in self.named_parameters:
+            if parameter.requires_grad:
+                parameter.register_hook(self._gradient_hook(parameter))
 
     def _activation_hook(self, name: str):
         def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
@@ -98,10 +109,22 @@ class Diagnostics:
 
         return hook
 
+    def _gradient_hook(self, parameter: nn.Parameter):
+        # a tensor hook on a parameter runs before the new gradient is added to .grad
+        def hook(grad: torch.Tensor) -> None:
+            if not self.armed:
+                return
+            if parameter.grad is not None:
+                self.gradient_sq["stale"] += parameter.grad.detach().float().pow(2).sum().item()
+            self.gradient_sq["fresh"] += grad.detach().float().pow(2).sum().item()
+
+        return hook
+
     def arm(self) -> None:
         """Record activations from the next forward passes and remember the parameters."""
         self.armed = True
         self.activations = {}
+        self.gradient_sq = {"stale": 0.0, "fresh": 0.0}
         self.params_before = [p.detach().clone() for _, p in self.named_parameters]
 
     def measure(self, stats: dict[str, Any], rollout: Rollout) -> dict[str, float]:
@@ -113,6 +136,11 @@ class Diagnostics:
         out.update(self.activations)
         out.update(self._policy(stats, rollout))
         out["inputs/abs_max"] = rollout.obs.abs().max().item()
+        out["grads/stale_ratio"] = math.sqrt(self.gradient_sq["stale"]) / max(
+            math.sqrt(self.gradient_sq["fresh"]), 1e-12
+        )
+        recomputed = F.mse_loss(stats["returns"], stats["train_values"]).item()
+        out["value/loss_gap"] = abs(stats["value_loss"].item() - recomputed) / max(recomputed, 1e-12)
         values, returns, advantages = stats["values"], stats["returns"], stats["advantages"]
         out.update(_stats("value/values", values))
         out.update(_stats("value/returns", returns))

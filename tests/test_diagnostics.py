@@ -61,6 +61,31 @@ def test_diagnostics_do_not_change_the_run(tmp_path):
     assert "policy/approx_kl" not in read_metrics(tmp_path / "off")[0]
 
 
+EXACT_CHECKS = ("grads/stale_ratio", "value/loss_gap", "policy/entropy_gap", "policy/log_prob_gap",
+                "policy/act_train_kl", "policy/act_eval_kl")
+
+
+def test_consistency_checks_are_exactly_zero_in_the_clean_agent(tmp_path):
+    summary = train(settings_for("total_steps=3000", "log_interval=200"), tmp_path)
+    points = read_metrics(tmp_path)
+    assert all(p[key] == 0.0 for p in points for key in EXACT_CHECKS), "a consistency check is off in a clean run"
+    assert summary["detectors"] == {}
+
+
+@pytest.mark.parametrize(
+    ("bug", "metric", "detector"),
+    [("forgot_zero_grad", "grads/stale_ratio", "stale_gradient"),
+     ("broadcast_shape", "value/loss_gap", "value_loss_consistency"),
+     ("value_sign_flip", "value/loss_gap", "value_loss_consistency")],
+)
+def test_consistency_check_catches_its_bug_at_the_first_log_point(tmp_path, bug, metric, detector):
+    settings = settings_for("total_steps=2000", "log_interval=400", f"bug={bug}")
+    summary = train(settings, tmp_path)
+    points = read_metrics(tmp_path)
+    assert all(p[metric] > 1e-3 for p in points), [p[metric] for p in points]
+    assert summary["detectors"][detector] == 400
+
+
 @pytest.mark.parametrize("on_divergence", ["stop", "continue"])
 def test_nan_in_a_real_run_ends_it_diverged_with_readable_files(tmp_path, on_divergence):
     (tmp_path / "user_bugs").mkdir()
