@@ -7,9 +7,9 @@
 
 A tier (``conf/atlas/<tier>.yaml``) is run as a few Hydra multiruns of ``rl_lab.train``
 into one sweep directory, because the atlas is not one cartesian product: every bug at
-its default dose x ``seeds``; the clean control x ``clean_seeds``; each bug that needs a
-``CONTEXT`` (``rl_lab/bugs.py``) together with a clean control in that context; and the
-``doses`` of the dose-response curves. Every job of every multirun is composed and
+its default dose x ``seeds``, grouped by the ``CONTEXT`` it needs (``rl_lab/bugs.py``; most
+need none), each group with a clean control in its context at the same seeds; the clean
+control's further ``clean_seeds``; and the ``doses`` of the dose-response curves. Every job of every multirun is composed and
 range-checked before the first one starts. The sweeps' own guarantees hold: a failed job
 does not stop the others, and running the tier again skips finished jobs.
 """
@@ -72,22 +72,31 @@ def _context_overrides(context: dict[str, Any]) -> list[str]:
     return [f"{key}={value}" for key, value in sorted(context.items())]
 
 
-def multiruns(tier: DictConfig) -> list[list[str]]:
-    """The override lists of the tier's Hydra multiruns (see the module doc)."""
+def multiruns(tier: DictConfig) -> list[tuple[str, list[str]]]:
+    """The tier's Hydra multiruns as (part, overrides), in the order they run.
+
+    Part ``zoo``: every bug at its default dose x ``seeds``, each context's bugs in one
+    multirun together with a clean control in that context (the plain context included);
+    part ``clean``: the clean control's further seeds (``clean_seeds`` not in ``seeds``),
+    there for the false-alarm rate; part ``doses``: the dose-response runs.
+    """
     common = [f"env={','.join(tier.envs)}", f"total_steps={tier.total_steps}", *tier.overrides]
     seeds = f"seed={','.join(map(str, tier.seeds))}"
-    by_context: dict[tuple[str, ...], list[str]] = {}
+    by_context: dict[tuple[str, ...], list[str]] = {(): []}
     for name in tier.bugs:
         key = tuple(_context_overrides(bugs.context_of(bugs.registry()[name])))
         by_context.setdefault(key, []).append(name)
-    runs = [[f"bug={CLEAN}", f"seed={','.join(map(str, tier.clean_seeds))}", *common]]
-    for context, names in by_context.items():
-        # a bug that needs a context gets a clean control in it; the plain one has its own above
-        listed = names + ([CLEAN] if context else [])
-        runs.append([f"bug={','.join(listed)}", seeds, *context, *common])
+    runs = [
+        ("zoo", [f"bug={','.join([*names, CLEAN])}", seeds, *context, *common]) for context, names in by_context.items()
+    ]
+    further = [seed for seed in tier.clean_seeds if seed not in tier.seeds]
+    if further:
+        runs.append(("clean", [f"bug={CLEAN}", f"seed={','.join(map(str, further))}", *common]))
     for name, doses in tier.doses.items():
         context = _context_overrides(bugs.context_of(bugs.registry()[name]))
-        runs.append([f"bug={name}", f"bug.{name}.dose={','.join(map(str, doses))}", seeds, *context, *common])
+        runs.append(
+            ("doses", [f"bug={name}", f"bug.{name}.dose={','.join(map(str, doses))}", seeds, *context, *common])
+        )
     return runs
 
 
@@ -105,7 +114,9 @@ def validate(runs: list[list[str]]) -> None:
     register_schema()  # what rl_lab.train registers when it starts: the schema and the bug options
     bugs.load()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        distinct = {tuple(o for o in job if not o.startswith("seed=")): job for run in runs for job in sweep_jobs(run)}
+        distinct = {
+            tuple(o for o in job if not o.startswith("seed=")): job for _, run in runs for job in sweep_jobs(run)
+        }
         for job in distinct.values():
             try:
                 check_job_config(compose(config_name="config", overrides=job))
@@ -114,14 +125,13 @@ def validate(runs: list[list[str]]) -> None:
 
 
 def run_tier(tier: DictConfig, out: Path) -> dict[str, float]:
-    """Run every multirun of the tier into ``out``; returns wall times in seconds: the zoo part
-    (the clean control and every bug at its default dose), the dose-response part, and the total."""
+    """Run every multirun of the tier into ``out``; returns wall times in seconds of each part
+    (see :func:`multiruns`) and the total."""
     runs = multiruns(tier)
     started = time.perf_counter()
     validate(runs)
-    walls = {"zoo": time.perf_counter() - started, "doses": 0.0}  # the up-front check counts with the zoo
-    for run in runs:
-        part = "doses" if any(o.startswith("bug.") for o in run) else "zoo"
+    walls = {"zoo": time.perf_counter() - started, "clean": 0.0, "doses": 0.0}  # the check counts with the zoo
+    for part, run in runs:
         run_started = time.perf_counter()
         # validated above: the per-multirun check (rl_lab/sweep.py) would compose every job again
         command = [
@@ -273,11 +283,16 @@ def main(argv: list[str]) -> int:
         return 2
     jobs = load_sweep(out)
     statuses = {s: sum(j.summary["status"] == s for j in jobs) for s in sorted({j.summary["status"] for j in jobs})}
-    zoo = sum(j.bug == CLEAN or j.default_dose for j in jobs)
+    from rl_lab.sweep import sweep_jobs
+
+    counts = {"zoo": 0, "clean": 0, "doses": 0}
+    for part, run in multiruns(tier):
+        counts[part] += len(sweep_jobs(run))
     print(
         f"tier {name}: {len(jobs)} runs in {out} ({statuses}); wall time {walls['total']:.0f} s: "
-        f"the zoo x seeds with the clean control ({zoo} runs, checks included) {walls['zoo']:.0f} s, "
-        f"the dose-response runs {walls['doses']:.0f} s"
+        f"the zoo x seeds with a clean control in each context ({counts['zoo']} runs, the up-front check "
+        f"included) {walls['zoo']:.0f} s; the clean control's further seeds ({counts['clean']} runs) "
+        f"{walls['clean']:.0f} s; the dose-response runs ({counts['doses']} runs) {walls['doses']:.0f} s"
     )
     print(f"next: python -m rl_lab.report {out}")
     return 0

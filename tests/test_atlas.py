@@ -34,7 +34,7 @@ def ci_sweep(tmp_path_factory) -> Path:
 def test_the_ci_tier_matches_its_golden_signatures(ci_sweep):
     done = _run("rl_lab.check", str(ci_sweep), f"golden={GOLDEN_CI}")
     assert done.returncode == 0, done.stdout
-    assert "true-positive rate 7/7 = 1.000" in done.stdout
+    assert "true-positive rate 10/10 = 1.000" in done.stdout
     assert "false-positive rate 0/4 = 0.000" in done.stdout
 
 
@@ -91,9 +91,12 @@ def test_a_mistyped_tier_fails_before_any_job(tmp_path):
 
 def test_tier_gives_bugs_with_a_context_their_own_control():
     runs = multiruns(load_tier("fast"))
-    dropout = [r for r in runs if "agent.model.dropout=0.2" in r]
+    dropout = [r for _, r in runs if "agent.model.dropout=0.2" in r]
     assert [r[0] for r in dropout] == ["bug=missing_eval_mode,none"]  # the bug with its own control, nothing else
-    assert runs[0][:2] == ["bug=none", "seed=0,1,2,3,4,5,6,7,8,9"]
+    zoo = [r for part, r in runs if part == "zoo"]
+    assert all(r[0].endswith(",none") and r[1] == "seed=0,1,2" for r in zoo)  # every context has its control
+    assert [r[:2] for part, r in runs if part == "clean"] == [["bug=none", "seed=3,4,5,6,7,8,9"]]
+    assert {part for part, _ in runs} == {"zoo", "clean", "doses"}
 
 
 def test_welch_marks_only_differences_that_pass_the_test():
