@@ -12,7 +12,9 @@ Dose: none; any value applies the bug (default 1.0).
 Symptoms: every value is pulled to the batch mean of the returns: explained variance
 stuck near 0 (CartPole: 3e-6 against 0.97) while the value loss looks reasonable;
 advantages become returns minus a per-batch constant, a REINFORCE-with-baseline
-that still learns CartPole: only the critic's numbers give it away.
+that still learns CartPole: only the critic's numbers give it away. The exact check:
+``value/loss_gap`` (the value loss against the MSE recomputed from the same values and
+returns) is above 0, so ``value_loss_consistency`` fires at the first log point.
 """
 
 from __future__ import annotations

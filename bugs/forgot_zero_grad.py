@@ -12,7 +12,9 @@ Symptoms: every update follows a running sum of past gradients, a stale directio
 momentum without decay. Gradient clipping rescales the kept gradient in place, so the
 norm does *not* grow (measured on CartPole: a median 7.9 against 11.3 clean). What shows is
 the critic's fit: explained variance far below clean (0.23 against 0.97 over the second
-half of a 100k-step CartPole run), and a return that rises and collapses.
+half of a 100k-step CartPole run), and a return that rises and collapses. The exact check:
+``grads/stale_ratio`` (what ``.grad`` held when the new gradient arrived) is above 0 from the
+second update on, so ``stale_gradient`` fires at the first log point.
 """
 
 from __future__ import annotations

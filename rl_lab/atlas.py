@@ -9,15 +9,17 @@ A tier (``conf/atlas/<tier>.yaml``) is run as a few Hydra multiruns of ``rl_lab.
 into one sweep directory, because the atlas is not one cartesian product: every bug at
 its default dose x ``seeds``, grouped by the ``CONTEXT`` it needs (``rl_lab/bugs.py``; most
 need none), each group with a clean control in its context at the same seeds; the clean
-control's further ``clean_seeds``; and the ``doses`` of the dose-response curves. Every job of every multirun is composed and
-range-checked before the first one starts. The sweeps' own guarantees hold: a failed job
-does not stop the others, and running the tier again skips finished jobs.
+control's further ``clean_seeds``; and the ``doses`` of the dose-response curves. Every job
+of every multirun is composed and range-checked before the first one starts. The sweeps' own
+guarantees hold: a failed job does not stop the others, and running the tier again skips
+finished jobs. The wall time of each part goes to ``benchmark.json`` in the sweep directory.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -268,6 +270,18 @@ def features(job: Job) -> dict[str, float]:
     return {key: transform(key, late_median(job, key)) for key in FEATURES}
 
 
+def benchmark_line(benchmark: dict[str, Any]) -> str:
+    """The wall times ``python -m rl_lab.atlas`` measured (its ``benchmark.json``), in words."""
+    walls, runs = benchmark["walls_s"], benchmark["runs"]
+    return (
+        f"wall time {walls['total']:.0f} s on {benchmark['cpu_count']} CPUs, {benchmark['runs_trained']} of "
+        f"{sum(runs.values())} runs trained by that invocation (the rest were already finished): the zoo x seeds "
+        f"with a clean control in each context ({runs['zoo']} runs, the up-front check included) "
+        f"{walls['zoo']:.0f} s; the clean control's further seeds ({runs['clean']} runs) {walls['clean']:.0f} s; "
+        f"the dose-response runs ({runs['doses']} runs) {walls['doses']:.0f} s"
+    )
+
+
 def main(argv: list[str]) -> int:
     args = dict(arg.split("=", 1) for arg in argv if "=" in arg and arg.split("=", 1)[0] in ("tier", "out"))
     rest = [arg for arg in argv if arg.split("=", 1)[0] not in ("tier", "out")]
@@ -277,23 +291,25 @@ def main(argv: list[str]) -> int:
         out = Path(args.get("out", ROOT / "multirun" / "atlas" / name))
         out.mkdir(parents=True, exist_ok=True)
         (out / "tier.json").write_text(json.dumps({"tier": name, "config": OmegaConf.to_container(tier)}, indent=1))
+        finished_before = {p.parent for p in out.glob("*/summary.json")}
         walls = run_tier(tier, out)
     except ConfigError as error:
         print(f"config error: {error}", file=sys.stderr)
         return 2
-    jobs = load_sweep(out)
-    statuses = {s: sum(j.summary["status"] == s for j in jobs) for s in sorted({j.summary["status"] for j in jobs})}
     from rl_lab.sweep import sweep_jobs
 
+    trained = len({p.parent for p in out.glob("*/summary.json")} - finished_before)
     counts = {"zoo": 0, "clean": 0, "doses": 0}
     for part, run in multiruns(tier):
         counts[part] += len(sweep_jobs(run))
-    print(
-        f"tier {name}: {len(jobs)} runs in {out} ({statuses}); wall time {walls['total']:.0f} s: "
-        f"the zoo x seeds with a clean control in each context ({counts['zoo']} runs, the up-front check "
-        f"included) {walls['zoo']:.0f} s; the clean control's further seeds ({counts['clean']} runs) "
-        f"{walls['clean']:.0f} s; the dose-response runs ({counts['doses']} runs) {walls['doses']:.0f} s"
-    )
+    benchmark = {
+        "walls_s": {k: round(v, 1) for k, v in walls.items()},
+        "runs": counts,
+        "runs_trained": trained,
+        "cpu_count": os.cpu_count(),
+    }
+    (out / "benchmark.json").write_text(json.dumps(benchmark, indent=1))
+    print(f"tier {name}: {out}: {benchmark_line(benchmark)}")
     print(f"next: python -m rl_lab.report {out}")
     return 0
 

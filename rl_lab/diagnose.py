@@ -9,7 +9,9 @@ its environment, in its own context (a run with dropout is compared with the run
 it). Each diagnostic of the run is placed against the clean control's seeds (z: how many
 clean standard deviations away); each candidate, a bug or "no bug", is scored by how far
 the run's diagnostics lie from that candidate's (in the same units, each capped at
-``CAP``) plus ``DETECTOR_WEIGHT`` for every detector that fired in one and not the other,
+``CAP``) plus ``DETECTOR_WEIGHT`` for every detector that fired in one and not the other
+(``CONSISTENCY_WEIGHT`` for an exact consistency check that fired in the run and not in the
+candidate's: a correct agent never fires one, so it rules out every bug that does not),
 and, with probe results, ``PROBE_WEIGHT`` for every probe that passed in one and failed in
 the other (the probe matrix, ``results/atlas/probes/<env>.json``). Lowest score first.
 
@@ -31,10 +33,13 @@ from typing import Any
 
 from rl_lab import bugs
 from rl_lab.atlas import CLEAN, FEATURES, ROOT, Job, features, read_job, split_args
+from rl_lab.detectors import CONSISTENCY
 from rl_lab.report import SHORT
+from rl_lab.runlog import read_events
 
 CAP = 6.0  # a diagnostic counts at most this many clean standard deviations
 DETECTOR_WEIGHT = 2.0
+CONSISTENCY_WEIGHT = 6.0
 PROBE_WEIGHT = 1.0
 SPREAD_FLOOR = {"linear": 0.05, "log": 0.1}  # the smallest clean spread used (units of the feature)
 EVIDENCE_Z = 2.0  # a diagnostic this far from the clean band (in clean standard deviations) is evidence
@@ -120,6 +125,7 @@ def rank(
     run = features(job)
     z_run = {k: _z(run[k], bands[k]) for k in FEATURES}
     fired = job.summary["detectors"]
+    exact = {e["detector"] for e in read_events(job.path) if e.get("kind") == CONSISTENCY}
     run_probe_failures = _probe_failures(probes) if probes else None
     half = job.series("charts/episodes")[0]
     window = f"steps {int(half[len(half) // 2]):,}-{int(half[-1]):,}" if half.size else "the run"
@@ -142,7 +148,7 @@ def rank(
         score = statistics.mean(distances) if distances else CAP
         expected = set(sig["must_fire"])
         mismatched = expected.symmetric_difference(fired)
-        score += DETECTOR_WEIGHT * len(mismatched)
+        score += sum(CONSISTENCY_WEIGHT if d in exact else DETECTOR_WEIGHT for d in mismatched)
         evidence += [
             f"detector {d} fired at step {fired[d]:,}, as expected for it" for d in sorted(expected & set(fired))
         ]

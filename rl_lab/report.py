@@ -35,7 +35,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from rl_lab.atlas import CLEAN, FEATURES, LOG_FLOOR, ROOT, Job, features, load_sweep, split_args, tier_of  # noqa: E402
+from rl_lab.atlas import (  # noqa: E402
+    CLEAN,
+    FEATURES,
+    LOG_FLOOR,
+    ROOT,
+    Job,
+    benchmark_line,
+    features,
+    load_sweep,
+    split_args,
+    tier_of,
+)
 
 ALPHA = 0.05
 PLOTTED = [  # (metric, title, log scale)
@@ -253,6 +264,11 @@ def build(sweep: Sweep, tier: str, sweep_dir: Path) -> tuple[list[str], dict[str
         )
         + ".",
         "",
+    ]
+    benchmark = sweep_dir / "benchmark.json"
+    if benchmark.exists():
+        lines += [f"Benchmark: {benchmark_line(json.loads(benchmark.read_text()))}.", ""]
+    lines += [
         "A difference is marked when Welch's t-test of the per-seed values against the clean control's seeds "
         f"(same env and context) gives p < {ALPHA}; g is Hedges' g. Per-seed values: the median over the second "
         "half of the run (the return: where it ended), log10 for scales (gradient norm, KLs, logits range, value "

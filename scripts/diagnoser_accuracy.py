@@ -4,8 +4,9 @@
     python scripts/diagnoser_accuracy.py envs=[cartpole] per_answer=2 out=/tmp/mystery
 
 For every possible answer of ``bug=mystery`` (each zoo bug in its pool, and "none"), the first
-``per_answer`` mystery numbers that plant it are trained with the fast tier's budget on a
-training seed the golden signatures never saw (``seed``, default 1000), as one Hydra multirun.
+``per_answer`` mystery numbers that plant it are trained with the fast tier's budget on
+training seeds the golden signatures never saw (the i-th number of each answer on ``seed`` + i,
+default 1000), as one Hydra multirun per repeat.
 Each run is then diagnosed blind (``rl_lab.diagnose``, against ``results/atlas/fast/golden.json``)
 and compared with what ``rl_lab.reveal`` says it planted. Writes
 ``results/diagnoser/accuracy.md``.
@@ -28,8 +29,9 @@ from rl_lab.diagnose import env_signatures, load_run, rank
 from rl_lab.reveal import planted
 
 
-def numbers_for(answers: list[str], per_answer: int) -> list[int]:
-    """The first ``per_answer`` mystery numbers that plant each answer."""
+def numbers_for(answers: list[str], per_answer: int) -> list[list[int]]:
+    """The first ``per_answer`` mystery numbers that plant each answer, as ``per_answer`` lists:
+    the i-th list holds each answer's i-th number."""
     found: dict[str, list[int]] = defaultdict(list)
     n = 0
     while any(len(found[a]) < per_answer for a in answers):
@@ -37,7 +39,7 @@ def numbers_for(answers: list[str], per_answer: int) -> list[int]:
         if len(found[name]) < per_answer:
             found[name].append(n)
         n += 1
-    return sorted(x for a in answers for x in found[a])
+    return [sorted(found[a][i] for a in answers) for i in range(per_answer)]
 
 
 def main(argv: list[str]) -> int:
@@ -55,27 +57,29 @@ def main(argv: list[str]) -> int:
     )
     tier = load_tier(args.tier)
     golden = json.loads((ROOT / "results" / "atlas" / args.tier / "golden.json").read_text())
-    numbers = numbers_for(pool(), args.per_answer)
     started = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rl_lab.train",
-            "-m",
-            "bug=mystery",
-            f"bug.mystery.dose={','.join(map(str, numbers))}",
-            f"env={','.join(args.envs)}",
-            f"seed={args.seed}",
-            f"total_steps={tier.total_steps}",
-            *tier.overrides,
-            *tier.launcher,
-            f"hydra.sweep.dir={args.out}",
-        ],
-        cwd=ROOT,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    # repeat i trains each answer's i-th number on seed + i: two numbers can plant the same bug and
+    # dose, and on one seed they would be the same run
+    for i, numbers in enumerate(numbers_for(pool(), args.per_answer)):
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rl_lab.train",
+                "-m",
+                "bug=mystery",
+                f"bug.mystery.dose={','.join(map(str, numbers))}",
+                f"env={','.join(args.envs)}",
+                f"seed={args.seed + i}",
+                f"total_steps={tier.total_steps}",
+                *tier.overrides,
+                *tier.launcher,
+                f"hydra.sweep.dir={args.out}",
+            ],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     wall = time.perf_counter() - started
 
     rows = []
@@ -90,8 +94,9 @@ def main(argv: list[str]) -> int:
         f"Command: `python scripts/diagnoser_accuracy.py{''.join(' ' + a for a in argv)}`",
         "",
         f"{len(rows)} mystery runs ({args.per_answer} per possible answer and environment: the {len(pool()) - 1} "
-        f"zoo bugs of the mystery pool and no bug), {tier.total_steps:,} agent steps each, training seed "
-        f"{args.seed} (the golden signatures come from seeds 0-9); {wall:.0f} s to train. Each run diagnosed "
+        f"zoo bugs of the mystery pool and no bug), {tier.total_steps:,} agent steps each, the i-th run of each "
+        f"answer on training seed {args.seed} + i (the golden signatures come from seeds 0-9); {wall:.0f} s to "
+        "train. Each run diagnosed "
         "blind with `python -m rl_lab.diagnose RUN_DIR` against `results/atlas/fast/golden.json`.",
         "",
         "| env | runs with a bug | top-1 | top-3 | clean runs | false alarms (a bug named) |",

@@ -60,6 +60,9 @@ def test_report_writes_markdown_plots_and_golden_signatures(ci_sweep, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     text = (tmp_path / "README.md").read_text()
     assert "Detection latency" in text and "| off_by_one_frames |" in text
+    benchmark = json.loads((ci_sweep / "benchmark.json").read_text())
+    assert benchmark["runs_trained"] == sum(benchmark["runs"].values()) == len(load_sweep(ci_sweep))
+    assert "Benchmark: wall time" in text and "14 of 14 runs trained" in text
     assert (tmp_path / "plots" / "cartpole" / "off_by_one_frames.png").stat().st_size > 1000
     golden = json.loads((tmp_path / "golden.json").read_text())
     signature = golden["envs"]["cartpole"]["bugs"]["off_by_one_frames"]
@@ -110,3 +113,15 @@ def test_welch_marks_only_differences_that_pass_the_test():
 def test_load_sweep_names_a_missing_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_sweep(tmp_path / "nothing")
+
+
+def test_a_fired_exact_check_outweighs_learning_detectors_that_differ(ci_sweep, tmp_path):
+    # a dose other than the golden one can add or drop learning detectors; the exact check still decides
+    golden = json.loads(GOLDEN_CI.read_text())
+    signature = golden["envs"]["cartpole"]["bugs"]["off_by_one_frames"]
+    signature["must_fire"] = [*signature["must_fire"], "no_learning", "critic_fit"]
+    (tmp_path / "golden.json").write_text(json.dumps(golden))
+    bugged = next(ci_sweep.glob("bug=off_by_one_frames,*"))
+    done = _run("rl_lab.diagnose", str(bugged), f"golden={tmp_path / 'golden.json'}")
+    assert "verdict: most like off_by_one_frames" in done.stdout, done.stdout
+
