@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from bugs._sign import flip_sign
+from rl_lab.bugs._sign import flip_sign
 
 SEAM = "entropy"
 DOSE = 1.0

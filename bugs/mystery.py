@@ -4,16 +4,19 @@ config says ``mystery: {dose: N}``, the run directory and TensorBoard tags are a
 so the diagnosis has to come from the curves, the probes and ``python -m rl_lab.diagnose``.
 ``python -m rl_lab.reveal RUN_DIR`` tells what it was.
 
-Story: every bug in the seeds was found by someone who did not know it was there.
+Story: every bug in the zoo was found by someone who did not know it was there.
 
 Seam: the picked bug's seam (any of them).
 
 Dose: N, the mystery's number (a whole number, 0 to 1,000,000; default 0). The pick is a
 fixed function of N (:func:`pick`), the same on every machine and whatever user bugs
-``RL_LAB_BUG_PATH`` adds: one in sixteen numbers
-plants no bug, because a clean run is a possible answer too. Bugs that need a
-``CONTEXT`` (a config change that would give them away) are not in the pool; bugs with
-``MYSTERY_DOSES`` are planted at one of those doses, the others at their default dose.
+``RL_LAB_BUG_PATH`` adds. The numbers run in cycles of the pool's size P (:func:`pool`: every
+built-in zoo bug that needs no context, and no bug, because a clean run is a possible answer
+too): numbers 0 to P-1 plant every answer exactly once, in a shuffled order, and so do P to
+2P-1, in another order, and so on. An instructor who hands out consecutive numbers from any
+multiple of P gives every answer once before any repeats. Bugs that need a ``CONTEXT`` (a config
+change that would give them away) are not in the pool; bugs with ``MYSTERY_DOSES`` are planted
+at one of those doses, the others at their default dose.
 
 Symptoms: those of the bug it picked.
 """
@@ -47,13 +50,16 @@ def pick(number: float) -> tuple[str, float]:
     from rl_lab import bugs
 
     if number != int(number):
-        raise ValueError(f"mystery: dose={number!r} must be a whole number")
-    rng = random.Random(f"rl-lab mystery {int(number)}")  # str seeding: stable across Python versions
-    name = rng.choice(pool())
+        raise ValueError(f"mystery number {number!r} is invalid: must be a whole number")
+    answers = pool()
+    cycle, position = divmod(int(number), len(answers))
+    # str seeding: stable across Python versions; each cycle a permutation of the whole pool
+    name = random.Random(f"rl-lab mystery cycle {cycle}").sample(answers, len(answers))[position]
     if name == CLEAN:
         return CLEAN, 0.0
     module = bugs.registry()[name]
-    return name, float(rng.choice(getattr(module, "MYSTERY_DOSES", (module.DOSE,))))
+    doses = getattr(module, "MYSTERY_DOSES", (module.DOSE,))
+    return name, float(random.Random(f"rl-lab mystery dose {int(number)}").choice(doses))
 
 
 def inject(seams, dose: float):

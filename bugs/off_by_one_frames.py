@@ -1,6 +1,6 @@
 """Observations fed to the training step lag the actions and rewards by k steps.
 
-Story: Nelson Elhage's Pong actor-critic (../shared/seeds/elhage-2020-...): "I had an
+Story: Nelson Elhage's Pong actor-critic ("Computers can be understood", 2020, nelhage.com): "I had an
 off-by-one error when feeding frames into the training step. Because deep neural networks
 are so d--n good at learning, they were still able to extract signal from the misaligned
 frames and start learning; but eventually the bad data won out." Months of debugging.
@@ -40,19 +40,32 @@ def shift_observations(obs: torch.Tensor, history: list[torch.Tensor], k: int) -
     return extended[: obs.shape[0]]
 
 
-def inject(seams, dose: float):
-    k = int(dose)
-    if k != dose:
-        raise ValueError(f"off_by_one_frames: dose={dose!r} must be a whole number of steps")
-    if k == 0:
-        return seams
-    history: list[torch.Tensor] = []
+class LaggedTrainingForward:
+    """The training forward pass on observations k steps old; keeps the last k frames of each
+    env between rollouts (its state, saved with the checkpoint)."""
 
-    def training_forward(model, rollout):
+    def __init__(self, k: int):
+        self.k = k
+        self.history: list[torch.Tensor] = []
+
+    def __call__(self, model, rollout):
         model.train()
-        shifted = shift_observations(rollout.obs, history, k)
+        shifted = shift_observations(rollout.obs, self.history, self.k)
         n_steps, n_envs = rollout.actions.shape
         logits, values = model(shifted.flatten(0, 1))
         return logits.view(n_steps, n_envs, -1), values.view(n_steps, n_envs)
 
-    return dataclasses.replace(seams, training_forward=training_forward)
+    def state_dict(self) -> dict:
+        return {"history": torch.stack(self.history) if self.history else torch.zeros(0)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.history = list(state["history"]) if state["history"].numel() else []
+
+
+def inject(seams, dose: float):
+    k = int(dose)
+    if k != dose:
+        raise ValueError("must be a whole number of steps")
+    if k == 0:
+        return seams
+    return dataclasses.replace(seams, training_forward=LaggedTrainingForward(k))

@@ -38,15 +38,27 @@ def shuffle_fraction(x: torch.Tensor, p: float, generator: torch.Generator) -> t
     return index
 
 
+class ShuffledReturns:
+    """The clean returns and advantages, a fraction p of them permuted; its generator is its
+    state, saved with the checkpoint."""
+
+    def __init__(self, clean, p: float):
+        self.clean, self.p = clean, p
+        self.generator = torch.Generator().manual_seed(0)
+
+    def __call__(self, rewards, values, dones, last_value, gamma, gae_lambda):
+        returns, advantages = self.clean(rewards, values, dones, last_value, gamma, gae_lambda)
+        index = shuffle_fraction(returns, self.p, self.generator)
+        return returns.flatten()[index].view_as(returns), advantages.flatten()[index].view_as(advantages)
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+
+
 def inject(seams, dose: float):
     if dose == 0:
         return seams
-    clean = seams.compute_returns
-    generator = torch.Generator().manual_seed(0)
-
-    def compute_returns(rewards, values, dones, last_value, gamma, gae_lambda):
-        returns, advantages = clean(rewards, values, dones, last_value, gamma, gae_lambda)
-        index = shuffle_fraction(returns, dose, generator)
-        return returns.flatten()[index].view_as(returns), advantages.flatten()[index].view_as(advantages)
-
-    return dataclasses.replace(seams, compute_returns=compute_returns)
+    return dataclasses.replace(seams, compute_returns=ShuffledReturns(seams.compute_returns, dose))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from bugs._sign import flip_sign
+from rl_lab.bugs._sign import flip_sign
 
 SEAM = "value_loss"
 DOSE = 1.0

@@ -1,4 +1,11 @@
-"""rl-lab: a reference A2C agent checked against stable-baselines3, and a zoo of injected bugs."""
+"""rl-lab: a reference A2C agent checked against stable-baselines3, and a zoo of injected bugs.
+
+The modules here are the commands (``python -m rl_lab.train``, ``.evaluate``, ``.look``, ``.bugs``,
+``.probe``, ``.atlas``, ``.report``, ``.check``, ``.diagnose``, ``.reveal``); the subpackages are
+the layers: ``agent`` (the algorithm), ``envs``, ``run`` (one run), ``instruments`` (panel and
+detectors), ``lab`` (sweeps, atlas, signatures, check, diagnoser), and ``bugs`` and ``conf``,
+which live at the top of a checkout.
+"""
 
 import os
 

@@ -1,19 +1,20 @@
 """Regression check: does a sweep still catch every known bug, and leave the clean agent alone?
 
-    python -m rl_lab.check multirun/atlas/fast                 # against results/atlas/fast/golden.json
-    python -m rl_lab.check SWEEP_DIR golden=results/atlas/ci/golden.json
+usage: python -m rl_lab.check SWEEP_DIR [golden=PATH] [max_fpr=0]
 
-The golden signatures (written by ``python -m rl_lab.report`` from a reference sweep) say,
-for each bug in each environment, which detectors must fire (those that fired in at least
-two thirds of the reference seeds) and by which agent step (twice the slowest firing seen,
-within the run). A run of a bug is *caught* when one of its must-fire detectors fires by
-then; a clean run raises a *false alarm* when any detector fires at all.
+    python -m rl_lab.check multirun/atlas/fast                  # against results/atlas/fast/golden.json
+    python -m rl_lab.check multirun/atlas/ci golden=results/atlas/ci/golden.json
 
-Prints the true-positive rate over the bugs' runs, the false-positive rate over the clean
-runs, and the median detection latency. Exit status 1 on a regression: a bug caught in
-fewer than half of its runs (a bug whose golden signature has no must-fire detector counts
-as never caught), or a false-alarm rate above ``max_fpr`` (default 0). Bugs the sweep did
-not run are listed, not failed (a reduced sweep checks a subset).
+settings:
+    sweep     the sweep directory (or the bare word), e.g. multirun/atlas/fast
+    golden    golden signatures (default: results/atlas/<the sweep's tier>/golden.json,
+              relative to the current directory)
+    max_fpr   the largest false-alarm rate that is not a regression (default 0)
+
+A bug's run is caught when one of its must-fire detectors fires by its step budget; a
+clean run raises a false alarm when any detector fires. Prints the true-positive rate,
+the false-positive rate and the median detection latency; exit status 1 on a regression
+(a bug caught in fewer than half of its runs, or a false-alarm rate above max_fpr).
 """
 
 from __future__ import annotations
@@ -23,72 +24,37 @@ import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from rl_lab.atlas import CLEAN, ROOT, Job, load_sweep, split_args, tier_of
+from omegaconf import MISSING
+
+from rl_lab.cli import fail, parse
+from rl_lab.lab.atlas import RESULTS, tier_of
+from rl_lab.lab.check import check
+from rl_lab.lab.sweep import load_sweep
+from rl_lab.run.config import ConfigError
 
 
 @dataclass
-class BugVerdict:
-    env: str
-    bug: str
-    runs: int
-    caught: int
-    latencies: list[int]
-    must_fire: list[str]
-    budget: int | None
+class CheckSettings:
+    sweep: str = MISSING
+    golden: str | None = None
+    max_fpr: float = 0.0
 
-    @property
-    def gap(self) -> bool:
-        """No detector caught this bug in the golden sweep either: a known gap, not a regression."""
-        return not self.must_fire
-
-    @property
-    def passed(self) -> bool:
-        return self.gap or (self.caught > 0 and 2 * self.caught >= self.runs)
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_fpr <= 1.0:
+            raise ConfigError(f"max_fpr={self.max_fpr!r} is invalid: must lie in [0, 1]")
 
 
-def first_catch(job: Job, must_fire: list[str], budget: int | None) -> int | None:
-    """The step of the earliest must-fire detector firing within the budget, else None."""
-    steps = [job.summary["detectors"][n] for n in must_fire if n in job.summary["detectors"]]
-    steps = [s for s in steps if budget is None or s <= budget]
-    return min(steps) if steps else None
-
-
-def check(jobs: list[Job], golden: dict[str, Any]) -> tuple[list[BugVerdict], list[Job], list[Job], list[str]]:
-    """Per-bug verdicts, the clean runs, those of them with an alarm, and the golden bugs not run."""
-    verdicts, clean, not_run = [], [], []
-    for env, env_golden in golden["envs"].items():
-        env_jobs = [j for j in jobs if j.env == env]
-        clean += [j for j in env_jobs if j.bug == CLEAN]
-        for bug, sig in env_golden["bugs"].items():
-            runs = [j for j in env_jobs if j.bug == bug and j.default_dose]
-            if not runs:
-                not_run.append(f"{env}/{bug}")
-                continue
-            caught = [s for j in runs if (s := first_catch(j, sig["must_fire"], sig["budget_steps"])) is not None]
-            verdicts.append(BugVerdict(env, bug, len(runs), len(caught), caught, sig["must_fire"], sig["budget_steps"]))
-    alarms = [j for j in clean if j.summary["detectors"]]
-    return verdicts, clean, alarms, not_run
-
-
-def main(argv: list[str]) -> int:
-    positional, options = split_args(argv, ("golden", "max_fpr"))
-    if len(positional) != 1:
-        print("usage: python -m rl_lab.check SWEEP_DIR [golden=PATH] [max_fpr=0]", file=sys.stderr)
-        return 2
-    sweep_dir = Path(positional[0])
-    golden_path = Path(options.get("golden", ROOT / "results" / "atlas" / tier_of(sweep_dir) / "golden.json"))
+def main(argv: list[str] | None = None) -> int:
+    args = parse(CheckSettings, sys.argv[1:] if argv is None else argv, __doc__, "rl_lab.check", ("sweep",))
+    sweep_dir = Path(args.sweep)
+    golden_path = Path(args.golden) if args.golden else RESULTS / "atlas" / tier_of(sweep_dir) / "golden.json"
     try:
         jobs = load_sweep(sweep_dir)
         golden = json.loads(golden_path.read_text())
-        max_fpr = float(options.get("max_fpr", 0.0))
     except FileNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except ValueError as error:
-        print(f"error: max_fpr={options.get('max_fpr')!r} is invalid ({error}): must be a number", file=sys.stderr)
-        return 2
+        fail("rl_lab.check", str(error))
+    max_fpr = args.max_fpr
     verdicts, clean, alarms, not_run = check(jobs, golden)
     print(f"sweep {sweep_dir} against {golden_path}")
     print(f"{'env':9s} {'bug':22s} {'caught':>7s}  {'median latency':>14s}  must fire (by step)")
@@ -142,4 +108,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

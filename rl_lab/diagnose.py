@@ -1,237 +1,75 @@
 """Diagnose a run: which known bug (or seam) its diagnostics and probes look like.
 
+usage: python -m rl_lab.diagnose RUN_DIR [golden=PATH] [probes=probes.json] [top=5]
+
     python -m rl_lab.diagnose runs/cartpole/<run>
-    python -m rl_lab.diagnose runs/cartpole/<run> probes=outputs/<probe run>/probes.json
-    python -m rl_lab.diagnose RUN_DIR golden=results/atlas/fast/golden.json top=5
+    python -m rl_lab.diagnose runs/cartpole/<run> probes=runs/probes/cartpole/<run>/probes.json
+    python -m rl_lab.diagnose runs/cartpole/<run> golden=results/atlas/fast/golden.json top=3
 
-Compares the run with the golden signatures of the atlas (``python -m rl_lab.report``) for
-its environment, in its own context (a run with dropout is compared with the runs that had
-it). Each diagnostic of the run is placed against the clean control's seeds (z: how many
-clean standard deviations away); each candidate, a bug or "no bug", is scored by how far
-the run's diagnostics lie from that candidate's (in the same units, each capped at
-``CAP``) plus ``DETECTOR_WEIGHT`` for every detector that fired in one and not the other
-(``CONSISTENCY_WEIGHT`` for an exact consistency check that fired in the run and not in the
-candidate's: a correct agent never fires one, so it rules out every bug that does not),
-and, with probe results, ``PROBE_WEIGHT`` for every probe that passed in one and failed in
-the other (the probe matrix, ``results/atlas/probes/<env>.json``). Lowest score first.
+settings:
+    run      a run directory of rl_lab.train (or the bare word)
+    golden   golden signatures (default: results/atlas/fast/golden.json, relative to the
+             current directory)
+    probes   a probes.json written by rl_lab.probe for the same agent (default: the run's own
+             probes.json, if any)
+    top      how many candidates to print
 
-Prints the ranked candidates with their evidence (diagnostic, steps, distance from the clean
-band; detectors and the step they fired), the seam each bug patches, and the seeds' advice
-for the run's symptoms (loss goes up, explodes, oscillates, plateaus). A run that looks
-like the clean control gets "no bug found", with the same evidence.
+Places each diagnostic of the run against the clean control's seeds, scores every candidate
+(each bug, and "no bug") by how far the run lies from that candidate's runs, plus a penalty
+for each detector and probe that disagrees; prints the ranked candidates with their
+evidence, the seam each bug patches and the advice for the symptoms it sees.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import statistics
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from rl_lab import bugs
-from rl_lab.atlas import CLEAN, FEATURES, ROOT, Job, features, read_job, split_args
-from rl_lab.detectors import CONSISTENCY
-from rl_lab.report import SHORT
-from rl_lab.runlog import read_events
+from omegaconf import MISSING
 
-CAP = 6.0  # a diagnostic counts at most this many clean standard deviations
-DETECTOR_WEIGHT = 2.0
-CONSISTENCY_WEIGHT = 6.0
-PROBE_WEIGHT = 1.0
-SPREAD_FLOOR = {"linear": 0.05, "log": 0.1}  # the smallest clean spread used (units of the feature)
-EVIDENCE_Z = 2.0  # a diagnostic this far from the clean band (in clean standard deviations) is evidence
-
-# The seeds' advice (FSDL troubleshooting lecture, "overfit a single batch"), per symptom.
-ADVICE = {
-    "goes up": "Error goes up: commonly a flipped sign somewhere in the loss function or gradient.",
-    "explodes": "Error explodes: usually a numerical issue (check every exp, log and division), "
-    "but can also be a learning rate that is too high.",
-    "oscillates": "Error oscillates: lower the learning rate and inspect the data for shuffled labels "
-    "or incorrect augmentation.",
-    "plateaus": "Error plateaus: increase the learning rate and remove regularization, then inspect the "
-    "loss function and the data pipeline for correctness.",
-}
+from rl_lab.cli import fail, parse
+from rl_lab.run.config import ConfigError
 
 
 @dataclass
-class Candidate:
-    name: str  # a bug, or "none"
-    score: float
-    evidence: list[str] = field(default_factory=list)
+class DiagnoseSettings:
+    run: str = MISSING
+    golden: str = "results/atlas/fast/golden.json"
+    probes: str | None = None
+    top: int = 5
+
+    def __post_init__(self) -> None:
+        if self.top < 1:
+            raise ConfigError(f"top={self.top!r} is invalid: must be an integer >= 1")
 
 
-def _clean_band(values: list[float], kind: str) -> tuple[float, float]:
-    finite = [v for v in values if math.isfinite(v)]
-    if not finite:
-        return math.nan, math.nan
-    spread = statistics.stdev(finite) if len(finite) > 1 else 0.0
-    return statistics.mean(finite), max(spread, SPREAD_FLOOR[kind])
+def main(argv: list[str] | None = None) -> int:
+    args = parse(DiagnoseSettings, sys.argv[1:] if argv is None else argv, __doc__, "rl_lab.diagnose", ("run",))
+    from rl_lab.lab.diagnose import env_signatures, load_run, rank, report
 
-
-def _z(value: float, band: tuple[float, float]) -> float:
-    mean, spread = band
-    if not (math.isfinite(value) and math.isfinite(mean)):
-        return math.nan
-    return (value - mean) / spread
-
-
-def _median(values: list[float]) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return statistics.median(finite) if finite else math.nan
-
-
-def _feature_text(key: str, value: float, band: tuple[float, float], z: float) -> str:
-    shown = (lambda v: f"{10**v:.3g}") if FEATURES[key] == "log" else (lambda v: f"{v:.3g}")
-    return f"{SHORT[key]} {shown(value)} (clean {shown(band[0])}, z = {z:+.1f})"
-
-
-def symptoms(job: Job, z: dict[str, float]) -> list[str]:
-    """The seeds' symptom names that fit the run."""
-    fired = job.summary["detectors"]
-    found = []
-    if job.summary["status"] == "diverged" or {"nonfinite", "loss_explosion", "grad_spikes", "value_divergence"} & set(
-        fired
-    ):
-        found.append("explodes")
-    if z.get("losses/value", 0) > EVIDENCE_Z or (
-        z.get("charts/return_last100", 0) < -EVIDENCE_Z and "entropy_collapse" in fired
-    ):
-        found.append("goes up")
-    if "oscillation" in fired:
-        found.append("oscillates")
-    if z.get("charts/return_last100", 0) < -2 or "plateau" in fired:
-        found.append("plateaus")
-    return found
-
-
-def _probe_failures(report: dict[str, Any]) -> set[str]:
-    failed = {f"{p['probe']}/{p['variant']}" for p in report["probes"] if not p["passed"]}
-    return failed | ({"overfit"} if not report["overfit"]["passed"] else set())
-
-
-def rank(
-    job: Job,
-    env_golden: dict[str, Any],
-    probes: dict[str, Any] | None = None,
-    probe_matrix: dict[str, Any] | None = None,
-) -> tuple[list[Candidate], dict[str, float]]:
-    """Candidates (bugs of the golden signatures in the run's context, and "none") ranked by score."""
-    context = " ".join(job.context)
-    clean = env_golden["clean"].get(context) or env_golden["clean"][""]
-    bands = {k: _clean_band(clean["features"][k], kind) for k, kind in FEATURES.items()}
-    run = features(job)
-    z_run = {k: _z(run[k], bands[k]) for k in FEATURES}
-    fired = job.summary["detectors"]
-    exact = {e["detector"] for e in read_events(job.path) if e.get("kind") == CONSISTENCY}
-    run_probe_failures = _probe_failures(probes) if probes else None
-    half = job.series("charts/episodes")[0]
-    window = f"steps {int(half[len(half) // 2]):,}-{int(half[-1]):,}" if half.size else "the run"
-
-    signatures = {CLEAN: {"features": {k: [bands[k][0]] for k in FEATURES}, "must_fire": []}}
-    signatures.update({b: s for b, s in env_golden["bugs"].items() if " ".join(s["context"]) in ("", context)})
-    candidates = []
-    for name, sig in signatures.items():
-        distances, evidence = [], []
-        for key in FEATURES:
-            z_bug = _z(_median(sig["features"][key]), bands[key])
-            if not (math.isfinite(z_bug) and math.isfinite(z_run[key])):
-                continue
-            distances.append(min(abs(z_run[key] - z_bug), CAP))
-            agrees = abs(z_run[key]) >= EVIDENCE_Z and (z_run[key] > 0) == (z_bug > 0) and abs(z_bug) >= EVIDENCE_Z
-            if agrees:
-                evidence.append(
-                    f"{_feature_text(key, run[key], bands[key], z_run[key])} over {window}, as this bug's runs"
-                )
-        score = statistics.mean(distances) if distances else CAP
-        expected = set(sig["must_fire"])
-        mismatched = expected.symmetric_difference(fired)
-        score += sum(CONSISTENCY_WEIGHT if d in exact else DETECTOR_WEIGHT for d in mismatched)
-        evidence += [
-            f"detector {d} fired at step {fired[d]:,}, as expected for it" for d in sorted(expected & set(fired))
-        ]
-        evidence += [f"detector {d} did not fire (it does for this bug)" for d in sorted(expected - set(fired))]
-        if run_probe_failures is not None and probe_matrix and name in probe_matrix:
-            expected_failures = _probe_failures(probe_matrix[name])
-            score += PROBE_WEIGHT * len(expected_failures.symmetric_difference(run_probe_failures))
-            evidence += [
-                f"probe {p} failed, as it does for this bug" for p in sorted(expected_failures & run_probe_failures)
-            ]
-        candidates.append(Candidate(name, score, evidence))
-    return sorted(candidates, key=lambda c: c.score), z_run
-
-
-def load_run(run_dir: Path) -> Job:
-    job = read_job(Path(run_dir))
-    if job is None:
-        raise FileNotFoundError(f"{run_dir} is not a run directory of rl_lab.train (no summary.json or .hydra/)")
-    return job
-
-
-def env_signatures(golden: dict[str, Any], job: Job) -> dict[str, Any]:
-    env_id = job.summary.get("env")
-    for env_golden in golden["envs"].values():
-        if env_golden.get("env_id") == env_id:
-            return env_golden
-    known = ", ".join(str(g.get("env_id")) for g in golden["envs"].values())
-    raise ValueError(f"the golden signatures have no environment {env_id!r}: they cover {known}")
-
-
-def report(job: Job, candidates: list[Candidate], z_run: dict[str, float], top: int) -> str:
-    lines = [
-        f"run {job.path} ({job.summary['env']}, seed {job.seed}, {job.summary['steps']:,} steps, "
-        f"{job.summary['status']}, final return {job.summary['final_return']:.3g})"
-    ]
-    outliers = sorted(
-        ((abs(z), k) for k, z in z_run.items() if math.isfinite(z) and abs(z) >= EVIDENCE_Z), reverse=True
-    )
-    far = ", ".join(f"{SHORT[k]} z = {z_run[k]:+.1f}" for _, k in outliers) or "none"
-    fired = ", ".join(f"{n} at {s:,}" for n, s in job.summary["detectors"].items()) or "none"
-    lines.append(f"diagnostics beyond {EVIDENCE_Z:g} clean standard deviations: {far}")
-    lines.append(f"detectors fired: {fired}")
-    if candidates[0].name == CLEAN:
-        lines.append("verdict: no bug found (the run looks like the clean control's seeds)")
-    else:
-        lines.append(f"verdict: most like {candidates[0].name}")
-    lines.append("ranked candidates (lower score = closer):")
-    for i, c in enumerate(candidates[:top], 1):
-        seam = "-" if c.name == CLEAN else "+".join(bugs.seams_of(bugs.registry()[c.name]))
-        lines.append(f"  {i}. {c.name:22s} score {c.score:5.2f}  seam: {seam}")
-        for item in c.evidence[:5]:
-            lines.append(f"       - {item}")
-    found = symptoms(job, z_run)
-    lines.append("symptoms: " + (", ".join(found) if found else "none of the seeds' four"))
-    lines += [f"  advice: {ADVICE[s]}" for s in found]
-    return "\n".join(lines)
-
-
-def main(argv: list[str]) -> int:
-    positional, options = split_args(argv, ("golden", "probes", "top"))
-    if len(positional) != 1:
-        print("usage: python -m rl_lab.diagnose RUN_DIR [golden=PATH] [probes=probes.json] [top=5]", file=sys.stderr)
-        return 2
     try:
-        job = load_run(Path(positional[0]))
-        golden = json.loads(
-            Path(options.get("golden", ROOT / "results" / "atlas" / "fast" / "golden.json")).read_text()
-        )
+        job = load_run(Path(args.run))
+        golden = json.loads(Path(args.golden).read_text())
         env_golden = env_signatures(golden, job)
-        probes_path = options.get("probes") or (
-            job.path / "probes.json" if (job.path / "probes.json").exists() else None
-        )
+        probes_path = args.probes or (job.path / "probes.json" if (job.path / "probes.json").exists() else None)
         probes = json.loads(Path(probes_path).read_text()) if probes_path else None
-        matrix_path = ROOT / "results" / "atlas" / "probes" / f"{env_golden.get('env_name', '')}.json"
+        matrix_path = Path(args.golden).parent.parent / "probes" / f"{env_golden.get('env_name', '')}.json"
         matrix = json.loads(matrix_path.read_text()) if matrix_path.exists() else None
-        top = int(options.get("top", 5))
     except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        fail("rl_lab.diagnose", str(error))
+    notes = []
+    if probes is not None and probes.get("env") != job.env:
+        notes.append(
+            f"WARNING: the probe results ({probes_path}) are of env {probes.get('env', 'unknown')!r}, the run of "
+            f"{job.env!r}: they are compared with the {job.env} probe matrix all the same; run "
+            f"python -m rl_lab.probe env={job.env} for this run's agent"
+        )
     candidates, z_run = rank(job, env_golden, probes, matrix)
-    print(report(job, candidates, z_run, top))
+    print(report(job, candidates, z_run, args.top, env_golden["total_steps"], notes))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -1,77 +1,56 @@
 """Evaluate a run's last checkpoint: whole episodes, stochastic and deterministic policy.
 
-    python -m rl_lab.evaluate run=runs/pong/<run>                 # 16 episodes in each mode
+usage: python -m rl_lab.evaluate run=RUN_DIR [episodes=16] [seed=10000]
+
+    python -m rl_lab.evaluate runs/pong/<run>                     # 16 episodes in each mode
     python -m rl_lab.evaluate run=runs/cartpole/<run> episodes=32 seed=7
 
-The *stochastic* policy samples its actions, as rl-baselines3-zoo's benchmark
-evaluates A2C; the *deterministic* one takes the most probable action. Each mode
-plays ``episodes`` environments in parallel and counts the first episode of each
-(counting every finished episode would favour short ones). The agent is built as
-it trained, its bugs included (a bug at ``preprocess`` changes what it sees).
-Results are printed and written to ``<run>/eval.json``.
+settings:
+    run        a run directory (one with config.yaml and checkpoints/last.pt), or the bare word
+    episodes   episodes per mode, played in parallel; the first episode of each env counts
+    seed       the evaluation environments' seed
+
+The stochastic policy samples its actions, as rl-baselines3-zoo's benchmark evaluates A2C;
+the deterministic one takes the most probable action. Results are printed and written to
+<run>/eval.json.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import torch
-from omegaconf import OmegaConf
+from omegaconf import MISSING
 
-from rl_lab.checkpoint import load_checkpoint
-from rl_lab.config import to_settings
-from rl_lab.envs import make_envs
-from rl_lab.runlog import write_json_atomic
-from rl_lab.train import build_agent
-
-MODES = ("stochastic", "deterministic")
+from rl_lab.cli import fail, parse
+from rl_lab.run.checkpoint import checkpoint_path
+from rl_lab.run.config import ConfigError
 
 
-def evaluate(run_dir: Path, episodes: int = 16, seed: int = 10_000) -> dict[str, Any]:
-    """Mean, std and all returns of ``episodes`` episodes per mode, from the run's last checkpoint."""
-    settings = to_settings(OmegaConf.load(run_dir / "config.yaml"))
-    checkpoint = load_checkpoint(run_dir)
-    result: dict[str, Any] = {"step": checkpoint["step"], "episodes": episodes, "seed": seed}
-    for mode in MODES:
-        envs = make_envs(settings.env, episodes)
-        agent = build_agent(settings, envs, seed)  # as it trained: its bugs' seams included
-        model, seams, obs = agent.model, agent.seams, agent.obs
-        model.load_state_dict(checkpoint["model"])
-        seams.acting_mode(model)
-        returns = np.zeros(episodes)
-        done = np.zeros(episodes, dtype=bool)
-        with torch.no_grad():
-            while not done.all():
-                logits, _ = model(seams.preprocess(obs).to(agent.device))
-                if mode == "deterministic":
-                    actions = logits.argmax(-1)
-                else:
-                    actions = torch.distributions.Categorical(logits=logits).sample()
-                obs, reward, terminated, truncated, _ = envs.step(actions.cpu().numpy())
-                returns += np.where(done, 0.0, reward)
-                done |= np.logical_or(terminated, truncated)
-        envs.close()
-        result[mode] = {"mean": float(returns.mean()), "std": float(returns.std()), "returns": returns.tolist()}
-    write_json_atomic(run_dir / "eval.json", result)
-    return result
+@dataclass
+class EvaluateSettings:
+    run: str = MISSING
+    episodes: int = 16
+    seed: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1:
+            raise ConfigError(f"episodes={self.episodes!r} is invalid: must be an integer >= 1")
+        if not (Path(self.run) / "config.yaml").exists():
+            raise ConfigError(f"run={self.run!r} is invalid: not a run directory (no config.yaml in it)")
+        if not checkpoint_path(self.run).exists():
+            raise ConfigError(f"run={self.run!r} is invalid: it has no checkpoint ({checkpoint_path(self.run)})")
 
 
-def main(argv: list[str]) -> int:
-    args = OmegaConf.merge(OmegaConf.create({"run": None, "episodes": 16, "seed": 10_000}), OmegaConf.from_cli(argv))
-    if args.run is None or not (Path(args.run) / "config.yaml").exists():
-        print(
-            f"run={args.run!r} is invalid: give a run directory (one with config.yaml), e.g. "
-            "python -m rl_lab.evaluate run=runs/cartpole/<run>",
-            file=sys.stderr,
-        )
-        return 2
-    if args.episodes < 1:
-        print(f"episodes={args.episodes!r} is invalid: must be an integer >= 1", file=sys.stderr)
-        return 2
-    result = evaluate(Path(args.run), args.episodes, args.seed)
+def main(argv: list[str] | None = None) -> int:
+    args = parse(EvaluateSettings, sys.argv[1:] if argv is None else argv, __doc__, "rl_lab.evaluate", ("run",))
+    from rl_lab.run.evaluation import MODES, evaluate
+
+    try:
+        result = evaluate(Path(args.run), args.episodes, args.seed)
+    except ConfigError as error:
+        fail("rl_lab.evaluate", str(error))
     for mode in MODES:
         r = result[mode]
         print(f"{mode:13s} {r['mean']:8.2f} +- {r['std']:.2f} over {args.episodes} episodes (step {result['step']})")
@@ -80,4 +59,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -1,243 +1,65 @@
-"""Train the A2C agent. A Hydra app; every field of ``conf/`` can be overridden:
+"""Train the A2C agent: a Hydra app, every field of conf/ can be overridden (python -m rl_lab.train --help).
 
-    python -m rl_lab.train                                 # CartPole, the zoo's 500k steps, ~1.5 min
-    python -m rl_lab.train env=pong seed=3 agent.lr=3e-4   # Pong on ale-py's C++ vector env
-    python -m rl_lab.train resume=runs/cartpole/...        # continue a run from its last checkpoint
-    python -m rl_lab.train -m seed=0,1,2                   # a sweep (Hydra multirun; rl_lab/sweep.py)
+python -m rl_lab.train                                 # CartPole, the zoo's 500k steps, ~1.5 min
+python -m rl_lab.train env=pong seed=3 agent.lr=3e-4   # Pong on ale-py's C++ vector env
+python -m rl_lab.train resume=runs/cartpole/...        # continue a run from its last checkpoint
+python -m rl_lab.train -m seed=0,1,2                   # a sweep (Hydra multirun; rl_lab/lab/sweep.py)
 """
 
 from __future__ import annotations
 
-import json
 import math
+import os
+import signal
 import sys
-import time
 import traceback
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import hydra
-import numpy as np
-import torch
-from gymnasium.vector import VectorEnv
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from rl_lab import bugs
-from rl_lab.a2c import A2C
-from rl_lab.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
-from rl_lab.config import AgentConfig, ConfigError, TrainConfig, register_schema, to_settings
-from rl_lab.detectors import DIVERGENCE, DetectorBank
-from rl_lab.diagnostics import Diagnostics, basic_scalars
-from rl_lab.envs import env_state, load_env_state, make_envs
-from rl_lab.runlog import RunLog, write_json_atomic
-from rl_lab.seams import Seams
-
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
-
-register_schema()
-bugs.load()  # every bug module becomes an option of the `bug` config group
-# A resumed run writes into the directory it resumes; a new one into a fresh directory.
-OmegaConf.register_new_resolver("rl_lab.run_dir", lambda resume, fresh: resume if resume else fresh, replace=True)
+from rl_lab.run.checkpoint import checkpoint_path
+from rl_lab.run.config import CONFIG_DIR, ConfigError
+from rl_lab.run.training import FINAL_STATUSES, prepare_run, previous_summary, train
 
 
-def _crossed(step: int, steps_per_update: int, interval: int) -> bool:
-    """True when the update that ended at ``step`` crossed a multiple of ``interval``."""
-    return step // interval > (step - steps_per_update) // interval
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # the loop ends as "interrupted", with its checkpoint and summary written
 
 
-def build_agent(settings: TrainConfig, envs: VectorEnv, seed: int, hp: AgentConfig | None = None) -> A2C:
-    """The configured agent on ``envs``: network, optimizer, and seams with the configured bugs.
-
-    Bugs are injected afresh for every agent: some keep state (a frame history, a random
-    generator) that must not leak from one agent into the next.
-    """
-    hp = hp or settings.agent
-    torch.manual_seed(seed)
-    seams = bugs.inject(Seams(), settings.bug)
-    model = seams.build_model(
-        instantiate(hp.model, _partial_=True), envs.single_observation_space, envs.single_action_space
-    ).to(settings.device)
-    optimizer = instantiate(hp.optimizer, _partial_=True)(model.parameters(), lr=hp.lr)
-    obs, _ = envs.reset(seed=seed)
-    return A2C(envs, model, optimizer, hp, seams, obs, settings.device)
-
-
-def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
-    """Run (or continue) one training run in ``run_dir``; returns the summary it wrote."""
-    hp, diag_cfg = settings.agent, settings.diagnostics
-    if settings.torch_threads:
-        torch.set_num_threads(settings.torch_threads)
-    envs = make_envs(settings.env, hp.n_envs)
-    agent = build_agent(settings, envs, settings.seed)
-    model, optimizer = agent.model, agent.optimizer
-    diagnostics = (
-        Diagnostics(model, hp.max_grad_norm, diag_cfg.activation_samples, diag_cfg.kl_samples)
-        if diag_cfg.enabled else None
-    )
-    detectors = DetectorBank({name: instantiate(cfg) for name, cfg in diag_cfg.detectors.items()})
-
-    step, n_updates, wall_before = 0, 0, 0.0
-    notes: list[str] = []
-    if settings.resume:
-        ckpt = load_checkpoint(run_dir)
-        step, n_updates, wall_before = ckpt["step"], ckpt["n_updates"], ckpt["wall_time_s"]
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        detectors.load_state_dict(ckpt["detectors"])
-        agent.obs = ckpt["obs"].numpy()
-        agent.episodes.returns = ckpt["ep_returns"].numpy()
-        agent.episodes.lengths = ckpt["ep_lengths"].numpy()
-        if ckpt["env_state"] is not None:
-            load_env_state(envs, ckpt["env_state"])
-        else:
-            agent.obs = envs.reset(seed=settings.seed + step)[0]
-            agent.episodes = type(agent.episodes).for_envs(hp.n_envs)
-            notes.append(f"resumed at step {step} with fresh episodes: this environment's state is not saved")
-
-    log = RunLog(run_dir, settings.total_steps, step, settings.progress)
-    if settings.resume:
-        log.load_state_dict(ckpt["log"])
-    steps_per_update = hp.n_envs * hp.n_steps
-    started = time.perf_counter()
-    last_log_time, last_log_step = started, step
-
-    def summary(status: str) -> dict[str, Any]:
-        wall = wall_before + time.perf_counter() - started
-        return {
-            "status": status,
-            "steps": step,
-            "updates": n_updates,
-            "total_steps": settings.total_steps,
-            "wall_time_s": round(wall, 2),
-            "episodes": len(log.episode_returns),
-            "final_return": log.final_return,
-            "best_return": log.best_return if math.isfinite(log.best_return) else math.nan,
-            "divergence_step": detectors.divergence_step,
-            "detectors": dict(detectors.first_firing),
-            "env": settings.env.get("id"),
-            "seed": settings.seed,
-            "notes": notes,
-            "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-
-    def checkpoint() -> None:
-        save_checkpoint(run_dir, {
-            "step": step,
-            "n_updates": n_updates,
-            "wall_time_s": wall_before + time.perf_counter() - started,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "obs": torch.from_numpy(np.asarray(agent.obs).copy()),
-            "ep_returns": torch.from_numpy(agent.episodes.returns.copy()),
-            "ep_lengths": torch.from_numpy(agent.episodes.lengths.copy()),
-            "env_state": env_state(envs),
-            "log": log.state_dict(),
-            "detectors": detectors.state_dict(),
-        })
-
-    status = "failed"
+def config_error(error: ConfigError, run_dir: Path) -> SystemExit:
+    """The one-line error; the run directory Hydra made for a run that never starts is removed."""
     try:
-        while step < settings.total_steps:
-            next_step = step + steps_per_update
-            log_now = _crossed(next_step, steps_per_update, settings.log_interval) or next_step >= settings.total_steps
-            if log_now and diagnostics is not None:
-                diagnostics.arm()
-            rollout = agent.collect_rollout()
-            stats = agent.update(rollout)
-            step, n_updates = next_step, n_updates + 1
-            episodes = agent.episodes.drain()
-            log.add_episodes(episodes)
-            log.advance(steps_per_update)
-            # a non-finite loss or gradient is looked at the update it happens, not at the next log point
-            blew_up = not (torch.isfinite(stats["loss"]) and torch.isfinite(stats["grad_norm"]))
-            if log_now or blew_up:
-                now = time.perf_counter()
-                armed = diagnostics is not None and diagnostics.armed
-                scalars = diagnostics.measure(stats, rollout) if armed else basic_scalars(stats)
-                if episodes:
-                    scalars["charts/episode_return"] = float(np.mean([ret for ret, _ in episodes]))
-                    scalars["charts/episode_length"] = float(np.mean([length for _, length in episodes]))
-                if log.episode_returns:
-                    scalars["charts/return_last100"] = log.final_return
-                scalars["charts/episodes"] = len(log.episode_returns)
-                scalars["charts/sps"] = (step - last_log_step) / max(now - last_log_time, 1e-9)
-                events = detectors.observe(step, scalars)
-                log.log(step, scalars, events, model if diag_cfg.histograms else None)
-                last_log_time, last_log_step = now, step
-                write_json_atomic(run_dir / "summary.json", summary("running"))
-                divergence = [e for e in events if e.kind == DIVERGENCE]
-                # non-finite numbers leave nothing to continue from; otherwise the config decides
-                nonfinite = blew_up or scalars.get("diagnostics/nonfinite_count", 0.0) > 0
-                if nonfinite or (divergence and diag_cfg.on_divergence == "stop"):
-                    reason = divergence[0].message if divergence else "non-finite loss or gradient"
-                    notes.append(f"stopped at step {step}: {reason}")
-                    status = "diverged"
-                    break
-            if _crossed(step, steps_per_update, settings.checkpoint_interval):
-                checkpoint()
-        else:
-            status = "finished"
-    except KeyboardInterrupt:
-        status = "interrupted"
-    finally:
-        checkpoint()
-        result = summary(status)
-        write_json_atomic(run_dir / "summary.json", result)
-        log.close()
-        envs.close()
-    return result
-
-
-def prepare_run(cfg: DictConfig, run_dir: Path) -> TrainConfig:
-    """Validate the config (before any work) and settle what a resumed run continues with."""
-    if cfg.resume:
-        saved = OmegaConf.load(Path(cfg.resume) / "config.yaml")
-        overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
-        if any(o.startswith("total_steps=") for o in overrides):  # a resume may extend the budget
-            saved.total_steps = cfg.total_steps
-        saved.resume = cfg.resume
-        saved.progress = cfg.progress
-        cfg = saved
-    settings = to_settings(cfg)
-    bugs.validate(settings.bug)
-    if not cfg.resume:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    return settings
-
-
-FINAL_STATUSES = ("finished", "diverged")  # a sweep job with one of these is not run again
-
-
-def _previous_summary(run_dir: Path) -> dict[str, Any] | None:
-    """The summary a previous attempt of this sweep job left in ``run_dir``, if any."""
-    summary = run_dir / "summary.json"
-    return json.loads(summary.read_text()) if summary.exists() else None
+        os.removedirs(run_dir)  # only empty directories, and their empty parents
+    except OSError:
+        pass  # not empty: an existing run (a resume) keeps everything
+    return SystemExit(f"config error: {error}")
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
 def main(cfg: DictConfig) -> float:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    # SIGTERM (a cluster's scheduler, kill) stops a run as Ctrl-C does; SIGINT is restored where a
+    # shell started the run in the background with it ignored
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    hydra_config = HydraConfig.get()
+    run_dir = Path(hydra_config.runtime.output_dir)
+    in_sweep = hydra_config.mode == RunMode.MULTIRUN
     if in_sweep:  # re-running a sweep: finished jobs are skipped, interrupted ones continue
-        previous = _previous_summary(run_dir)
+        previous = previous_summary(run_dir)
         if previous and previous["status"] in FINAL_STATUSES:
             print(f"{run_dir}: already {previous['status']}, skipped")
             return previous["final_return"]
         if checkpoint_path(run_dir).exists() and not cfg.resume:
             cfg.resume = str(run_dir)
     try:
-        settings = prepare_run(cfg, run_dir)
+        settings = prepare_run(cfg, run_dir, list(hydra_config.overrides.task))
     except ConfigError as error:
-        raise SystemExit(f"config error: {error}") from None
+        raise config_error(error, run_dir) from None
     print(f"run directory: {run_dir}")
-    print(f"logs: tensorboard --logdir {run_dir / 'tb'}")
+    print(f"logs: tensorboard --logdir {run_dir / 'tb'}   (or: python -m rl_lab.look {run_dir})")
     try:
         result = train(settings, run_dir)
     except Exception:

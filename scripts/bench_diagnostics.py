@@ -19,7 +19,7 @@ CONTESTANTS = {"diagnostics_off": ["diagnostics.enabled=false"], "diagnostics_on
 
 def main() -> None:
     args = OmegaConf.merge(OmegaConf.create({"steps": 24_000, "repeats": 3, "only": None}), OmegaConf.from_cli())
-    from rl_lab.benchmark import compare, rl_lab_sps
+    from rl_lab.lab.benchmark import compare, rl_lab_sps
 
     if args.only:  # child process: one measurement, printed as JSON
         print(json.dumps({"sps": rl_lab_sps(["env=pong", *CONTESTANTS[args.only]], args.steps)}))

@@ -39,7 +39,12 @@ def _sb3_sps(steps: int) -> float:
     gym.register_envs(ale_py)
     env = VecFrameStack(make_atari_env("PongNoFrameskip-v4", n_envs=16, seed=0), n_stack=4)
     model = A2C(  # rl-baselines3-zoo hyperparams/a2c.yml, atari
-        "CnnPolicy", env, ent_coef=0.01, vf_coef=0.25, seed=0, device="cpu",
+        "CnnPolicy",
+        env,
+        ent_coef=0.01,
+        vf_coef=0.25,
+        seed=0,
+        device="cpu",
         policy_kwargs={"optimizer_class": RMSpropTFLike, "optimizer_kwargs": {"eps": 1e-5}},
     )
     model.learn(WARMUP_STEPS)
@@ -48,18 +53,14 @@ def _sb3_sps(steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def _rl_lab(reuse: bool):
-    def measure(steps: int) -> float:
-        from rl_lab.benchmark import rl_lab_sps
+def _rl_lab_sps(steps: int) -> float:
+    from rl_lab.lab.benchmark import rl_lab_sps
 
-        return rl_lab_sps(["env=pong", f"log_interval={10**9}", f"agent.reuse_acting_forward={reuse}"], steps)
-
-    return measure
+    return rl_lab_sps(["env=pong", f"log_interval={10**9}"], steps)
 
 
 CONTESTANTS = {
-    "rl_lab": _rl_lab(reuse=True),
-    "rl_lab_no_reuse": _rl_lab(reuse=False),
+    "rl_lab": _rl_lab_sps,
     "sb3": _sb3_sps,
     # SB3 with the OpenMP setting rl-lab makes, to show how much of the gap that setting is.
     "sb3_omp_passive": _sb3_sps,
@@ -78,12 +79,11 @@ def main() -> None:
     if args.only:  # child process: one measurement, printed as JSON
         print(json.dumps({"sps": CONTESTANTS[args.only](args.steps)}))
         return
-    from rl_lab.benchmark import compare  # the parent's own imports do not reach the children
+    from rl_lab.lab.benchmark import compare  # the parent's own imports do not reach the children
 
     print(f"command: python scripts/bench_throughput.py steps={args.steps} repeats={args.repeats}")
     medians = compare(__file__, list(CONTESTANTS), args.steps, args.repeats, _child_env)
     print(f"ratio rl_lab / sb3:             {medians['rl_lab'] / medians['sb3']:.2f}x")
-    print(f"ratio rl_lab_no_reuse / sb3:    {medians['rl_lab_no_reuse'] / medians['sb3']:.2f}x")
     print(f"ratio rl_lab / sb3_omp_passive: {medians['rl_lab'] / medians['sb3_omp_passive']:.2f}x")
     print(f"ratio reuse / no reuse:         {medians['rl_lab'] / medians['rl_lab_no_reuse']:.3f}")
 

@@ -24,7 +24,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from rl_lab import bugs
-from rl_lab.runlog import read_metrics
+from rl_lab.run.runlog import read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 COLUMNS = {
@@ -52,8 +52,20 @@ def _runs() -> list[tuple[str, list[str]]]:
 
 
 def _train(overrides: list[str], run_dir: Path) -> None:
-    subprocess.run([sys.executable, "-m", "rl_lab.train", *overrides, "torch_threads=1", "progress=false",
-                    f"hydra.run.dir={run_dir}"], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rl_lab.train",
+            *overrides,
+            "torch_threads=1",
+            "progress=false",
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
 
 
 def _row(label: str, run_dir: Path, steps: int) -> str:

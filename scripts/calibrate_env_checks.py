@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from rl_lab.atlas import CLEAN, ROOT, load_sweep
+from rl_lab.lab.sweep import CLEAN, load_sweep
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str]) -> int:
@@ -37,8 +39,10 @@ def main(argv: list[str]) -> int:
             for job in runs:
                 steps, values = job.series("charts/return_last100")
                 returns.append(float(values[steps <= check.by_step][-1]))
-            print(f"  return at step {check.by_step:,}: {min(returns):.3g} to {max(returns):.3g} "
-                  f"(median {statistics.median(returns):.3g}); no_learning fires below {check.min_return:g}")
+            print(
+                f"  return at step {check.by_step:,}: {min(returns):.3g} to {max(returns):.3g} "
+                f"(median {statistics.median(returns):.3g}); no_learning fires below {check.min_return:g}"
+            )
         after = settings.get("critic_fit_after")
         if after is not None:
             medians = []
@@ -46,8 +50,10 @@ def main(argv: list[str]) -> int:
                 steps, values = job.series("value/explained_variance")
                 window = values[(steps >= after) & np.isfinite(values)][:10]
                 medians.append(float(np.median(window)))
-            print(f"  median explained variance of 10 points from step {after:,}: {min(medians):.3g} to "
-                  f"{max(medians):.3g}; critic_fit fires below 0.1")
+            print(
+                f"  median explained variance of 10 points from step {after:,}: {min(medians):.3g} to "
+                f"{max(medians):.3g}; critic_fit fires below 0.1"
+            )
         else:
             print("  critic_fit: not judged in this environment")
     return 0

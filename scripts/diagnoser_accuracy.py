@@ -22,11 +22,13 @@ from collections import defaultdict
 from pathlib import Path
 
 from omegaconf import OmegaConf
+from rl_lab.bugs.mystery import CLEAN, pick, pool
 
-from bugs.mystery import CLEAN, pick, pool
-from rl_lab.atlas import ROOT, load_tier
-from rl_lab.diagnose import env_signatures, load_run, rank
-from rl_lab.reveal import planted
+from rl_lab.lab.atlas import TierSettings, load_tier
+from rl_lab.lab.diagnose import env_signatures, load_run, rank
+from rl_lab.lab.reveal import planted
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def numbers_for(answers: list[str], per_answer: int) -> list[list[int]]:
@@ -55,7 +57,7 @@ def main(argv: list[str]) -> int:
         ),
         OmegaConf.from_dotlist(argv),
     )
-    tier = load_tier(args.tier)
+    tier = load_tier(TierSettings(tier=args.tier))
     golden = json.loads((ROOT / "results" / "atlas" / args.tier / "golden.json").read_text())
     started = time.perf_counter()
     # repeat i trains each answer's i-th number on seed + i: two numbers can plant the same bug and

@@ -11,8 +11,8 @@ Both sides get the same hyperparameters (rl-lab's config for ``env``, handed to 
 ``make_atari_env`` + ``VecFrameStack`` for Pong). From each run's episodes the script
 builds the curve "mean return of the last 100 episodes" on a grid of steps, then
 compares, per seed, the final return and the area under that curve (its mean over the
-grid) with Welch's t-test and a bootstrap 95% confidence interval of the difference of
-means. Writes ``<out>/curves.csv``, ``<out>/curves.png`` and ``<out>/verdict.md``
+grid) with Welch's t-test and a BCa bootstrap 95% confidence interval (``scipy.stats.bootstrap``)
+of the difference of means. Writes ``<out>/curves.csv``, ``<out>/curves.png`` and ``<out>/verdict.md``
 (default out: ``results/known_result/<env>/``).
 """
 
@@ -35,28 +35,25 @@ ROOT = Path(__file__).resolve().parent.parent
 GRID_POINTS = 50  # points of the learning curve
 WINDOW = 100  # episodes in the running mean, as SB3's ep_info_buffer and rl-lab's final return
 BOOTSTRAP = 10_000  # resamples for the confidence interval
-SB3_SETUP = {  # SB3's side of each rl-lab env, with the same semantics (rl_lab/envs.py)
+SB3_SETUP = {  # SB3's side of each rl-lab env, with the same semantics (rl_lab/envs/__init__.py)
     "cartpole": ("CartPole-v1", "MlpPolicy", "rmsprop"),
     "pong": ("PongNoFrameskip-v4", "CnnPolicy", "rmsprop_tf_like"),
 }
 
 
 def _settings(env: str, seed: int, steps: int, *extra: str):
-    from hydra import compose, initialize_config_dir
+    from rl_lab.run.training import compose_settings
 
-    from rl_lab.config import to_settings
-    from rl_lab.train import CONFIG_DIR
-
-    overrides = [f"env={env}", f"seed={seed}", f"total_steps={steps}", "progress=false", "torch_threads=1", *extra]
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return to_settings(compose("config", overrides=overrides))
+    return compose_settings(
+        [f"env={env}", f"seed={seed}", f"total_steps={steps}", "progress=false", "torch_threads=1", *extra]
+    )
 
 
 def run_rl_lab(env: str, seed: int, steps: int, bug: str) -> list[tuple[int, float]]:
     """(step at which the episode ended, its return) for every episode of one rl-lab run."""
-    from rl_lab.checkpoint import load_checkpoint
-    from rl_lab.runlog import read_metrics
-    from rl_lab.train import train
+    from rl_lab.run.checkpoint import load_checkpoint
+    from rl_lab.run.runlog import read_metrics
+    from rl_lab.run.training import train
 
     # A log point after every update gives the step each episode ended at. The panel and the
     # detectors are off: they would run every update, and the detectors' windows count log
@@ -79,7 +76,7 @@ def run_sb3(env: str, seed: int, steps: int, bug: str) -> list[tuple[int, float]
     from stable_baselines3.common.env_util import make_atari_env, make_vec_env
     from stable_baselines3.common.vec_env import VecFrameStack
 
-    from rl_lab.reference import sb3_a2c
+    from rl_lab.agent.reference import sb3_a2c
 
     torch.set_num_threads(1)
     settings = _settings(env, seed, steps)
@@ -120,13 +117,18 @@ def curve(episodes: list[tuple[int, float]], grid: np.ndarray) -> np.ndarray:
 
 
 def compare(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
-    """Welch's t-test and a bootstrap 95% CI of mean(a) - mean(b), seeds as the samples."""
+    """Welch's t-test and a BCa bootstrap 95% CI of mean(a) - mean(b), seeds as the samples."""
     if a.std() == 0 and b.std() == 0 and np.isfinite(a).all() and np.isfinite(b).all():
         p = 1.0 if a.mean() == b.mean() else 0.0  # Welch is undefined; the seeds agree exactly or not at all
     else:
         p = stats.ttest_ind(a, b, equal_var=False).pvalue
-    diffs = [rng.choice(a, len(a)).mean() - rng.choice(b, len(b)).mean() for _ in range(BOOTSTRAP)]
-    low, high = np.percentile(diffs, [2.5, 97.5])
+    if a.std() == 0 and b.std() == 0:  # every resample gives the same difference; BCa is undefined there
+        low = high = a.mean() - b.mean()
+    else:  # scipy's bias-corrected and accelerated bootstrap, each side resampled on its own
+        interval = stats.bootstrap(
+            (a, b), lambda x, y, axis: x.mean(axis) - y.mean(axis), n_resamples=BOOTSTRAP, method="BCa", rng=rng
+        ).confidence_interval
+        low, high = interval.low, interval.high
     return {
         "mean_a": float(a.mean()),
         "mean_b": float(b.mean()),
@@ -191,7 +193,7 @@ def main() -> None:
         f"Curve: mean return of the last {WINDOW} training episodes, at {GRID_POINTS} evenly spaced steps.",
         "",
         "| metric | rl-lab (per seed) | SB3 (per seed) | rl-lab mean | SB3 mean "
-        "| difference, 95% bootstrap CI | Welch p |",
+        "| difference, 95% BCa bootstrap CI | Welch p |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, (per_side, result) in metrics.items():

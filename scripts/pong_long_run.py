@@ -4,6 +4,11 @@
     python scripts/pong_long_run.py minutes=600 device=cuda  # on a GPU machine (copy runs/pong_long there and back)
     python scripts/pong_long_run.py minutes=0                # only evaluate and write the results again
 
+The run's state travels between machines and sessions as one file, ``state`` (default
+``results/known_result/pong/long_run_state.tar.gz``: the run directory without TensorBoard's
+events, about 20 MB, replaced each time): it is unpacked when ``run_dir`` holds no checkpoint,
+and written again after every training session.
+
 Trains ``python -m rl_lab.train env=pong`` (the zoo's Atari hyperparameters, 10M-step
 budget) in ``run_dir``; if the directory holds a checkpoint it resumes from it. After
 ``minutes`` it interrupts the run (Ctrl-C: the run writes its checkpoint and summary),
@@ -19,14 +24,15 @@ import json
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from rl_lab.checkpoint import checkpoint_path
-from rl_lab.evaluate import evaluate
-from rl_lab.runlog import read_metrics
+from rl_lab.run.checkpoint import checkpoint_path
+from rl_lab.run.evaluation import evaluate
+from rl_lab.run.runlog import read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 # openai baselines' a2c on Pong (6 runs): crosses 0 near 3.1M steps, +10 near 4M, +18 near 7.8M
@@ -38,24 +44,62 @@ def train_for(run_dir: Path, minutes: float, device: str) -> None:
     if checkpoint_path(run_dir).exists():
         command = ["-m", "rl_lab.train", f"resume={run_dir}", "progress=false"]
     else:
-        command = ["-m", "rl_lab.train", "env=pong", "seed=0", f"device={device}", "progress=false",
-                   f"hydra.run.dir={run_dir}"]
+        command = [
+            "-m",
+            "rl_lab.train",
+            "env=pong",
+            "seed=0",
+            f"device={device}",
+            "progress=false",
+            f"hydra.run.dir={run_dir}",
+        ]
     process = subprocess.Popen([sys.executable, *command], cwd=ROOT)
     try:
         process.wait(timeout=minutes * 60)
     except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGINT)  # the run checkpoints and writes its summary
+        process.send_signal(signal.SIGTERM)  # the run checkpoints and writes its summary
         process.wait()
+
+
+STATE_FILES = ("config.yaml", "overrides.yaml", "summary.json", "metrics.jsonl", "events.jsonl", "checkpoints/last.pt")
+
+
+def pack(run_dir: Path, state: Path) -> None:
+    """The run directory (TensorBoard's events left out: metrics.jsonl holds the same series) in one file."""
+    tmp = state.with_suffix(".tmp")
+    with tarfile.open(tmp, "w:gz") as tar:
+        for name in STATE_FILES:
+            if (run_dir / name).exists():
+                tar.add(run_dir / name, arcname=name)
+    tmp.replace(state)
+
+
+def unpack(state: Path, run_dir: Path) -> None:
+    with tarfile.open(state) as tar:
+        tar.extractall(run_dir, filter="data")
 
 
 def main() -> None:
     args = OmegaConf.merge(
-        OmegaConf.create({"minutes": 60.0, "run_dir": "runs/pong_long", "device": "cpu", "episodes": 16}),
+        OmegaConf.create(
+            {
+                "minutes": 60.0,
+                "run_dir": "runs/pong_long",
+                "device": "cpu",
+                "episodes": 16,
+                "state": "results/known_result/pong/long_run_state.tar.gz",
+            }
+        ),
         OmegaConf.from_cli(),
     )
-    run_dir = (ROOT / args.run_dir).resolve()
+    run_dir, state = (ROOT / args.run_dir).resolve(), ROOT / args.state
+    if not checkpoint_path(run_dir).exists() and state.exists():
+        unpack(state, run_dir)
+        print(f"unpacked {state} into {run_dir}")
     if args.minutes > 0:
         train_for(run_dir, args.minutes, args.device)
+        pack(run_dir, state)
+        print(f"run state: {state} ({state.stat().st_size / 2**20:.1f} MB)")
     if not checkpoint_path(run_dir).exists():
         raise SystemExit(f"run_dir={str(run_dir)!r} holds no checkpoint: run with minutes > 0 first")
     summary = json.loads((run_dir / "summary.json").read_text())

@@ -17,8 +17,8 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
-from rl_lab.probe import matrix_markdown
-from rl_lab.probes import CONFIRM, EVAL_EVERY, OVERFIT_LR_SCALE, POLICY_TOLERANCE, PROBE_GAMMA, PROBES, VALUE_TOLERANCE
+from rl_lab.envs.probes import POLICY_TOLERANCE, PROBES, VALUE_TOLERANCE
+from rl_lab.lab.probing import CONFIRM, EVAL_EVERY, OVERFIT_LR_SCALE, PROBE_GAMMA, matrix_markdown
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -55,7 +55,7 @@ def main(overrides: list[str]) -> None:
 Command: `python scripts/probe_matrix.py {" ".join(overrides)}`
 (rl-lab {version("rl-lab")}; one Hydra job per bug, {wall:.0f} s wall on this machine)
 
-Each column is one probe of `rl_lab/probes.py` trained with the `{env}` agent and the row's
+Each column is one probe of `rl_lab/envs/probes.py` trained with the `{env}` agent and the row's
 bug at its default dose (seed 0), or the overfit-one-batch check. A probe passes when every
 analytic answer holds (|V - answer| <= {VALUE_TOLERANCE}, pi(right action) >= {1 - POLICY_TOLERANCE})
 at {CONFIRM} evaluations in a row, {EVAL_EVERY} updates apart, within its budget of updates

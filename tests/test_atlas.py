@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from rl_lab.atlas import ROOT, load_sweep, load_tier, multiruns
-from rl_lab.report import significant, welch
+from rl_lab.lab.atlas import TierSettings, load_tier, multiruns
+from rl_lab.lab.signatures import significant, welch
+from rl_lab.lab.sweep import load_sweep
 
+ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_CI = ROOT / "results" / "atlas" / "ci" / "golden.json"
 
 
@@ -87,13 +90,13 @@ def test_a_mistyped_tier_fails_before_any_job(tmp_path):
     done = _run("rl_lab.atlas", "tier=ci", "doses={shuffled_labels: [0.5, 2.0]}", f"out={tmp_path / 'b'}")
     assert done.returncode == 2 and "bug.shuffled_labels.dose=2.0 is invalid: must lie in [0, 1]" in done.stderr
     assert "no job was launched" in done.stderr
-    assert not [p for p in (tmp_path / "b").iterdir() if p.is_dir()]
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # nothing created before the check
     done = _run("rl_lab.atlas", "tier=slow")
     assert done.returncode == 2 and "tier='slow' is invalid: valid choices are ci, fast, pong" in done.stderr
 
 
 def test_tier_gives_bugs_with_a_context_their_own_control():
-    runs = multiruns(load_tier("fast"))
+    runs = multiruns(load_tier(TierSettings(tier="fast")))
     dropout = [r for _, r in runs if "agent.model.dropout=0.2" in r]
     assert [r[0] for r in dropout] == ["bug=missing_eval_mode,none"]  # the bug with its own control, nothing else
     zoo = [r for part, r in runs if part == "zoo"]
@@ -125,3 +128,45 @@ def test_a_fired_exact_check_outweighs_learning_detectors_that_differ(ci_sweep, 
     done = _run("rl_lab.diagnose", str(bugged), f"golden={tmp_path / 'golden.json'}")
     assert "verdict: most like off_by_one_frames" in done.stdout, done.stdout
 
+
+def test_diagnose_reads_a_longer_run_at_the_signatures_step_and_warns_for_a_shorter_one(ci_sweep, tmp_path):
+    """A run is compared with the golden signatures at their step: what came after is ignored."""
+    golden = json.loads(GOLDEN_CI.read_text())
+    horizon = golden["envs"]["cartpole"]["total_steps"]
+    run = next(ci_sweep.glob("bug=none,*seed=0*"))
+    at_horizon = _run("rl_lab.diagnose", str(run), f"golden={GOLDEN_CI}")
+    # the same run, with its signatures' horizon halved: read up to there, with a note saying so
+    golden["envs"]["cartpole"]["total_steps"] = horizon // 2
+    (tmp_path / "half.json").write_text(json.dumps(golden))
+    halved = _run("rl_lab.diagnose", str(run), f"golden={tmp_path / 'half.json'}")
+    assert f"is read up to step {horizon // 2:,}" in halved.stdout, halved.stdout
+    assert "read up to" not in at_horizon.stdout and "WARNING" not in at_horizon.stdout
+    golden["envs"]["cartpole"]["total_steps"] = horizon * 2
+    (tmp_path / "double.json").write_text(json.dumps(golden))
+    doubled = _run("rl_lab.diagnose", str(run), f"golden={tmp_path / 'double.json'}")
+    assert f"WARNING: the run has {horizon:,} steps but the signatures were fitted at {2 * horizon:,}" in doubled.stdout
+
+
+def test_diagnose_warns_when_the_probe_results_are_of_another_env(ci_sweep, tmp_path):
+    run = next(ci_sweep.glob("bug=none,*seed=0*"))
+    probes = {"env": "catch", "bug": {}, "passed": True, "probes": [], "overfit": {"passed": True}}
+    (tmp_path / "probes.json").write_text(json.dumps(probes))
+    done = _run("rl_lab.diagnose", str(run), f"golden={GOLDEN_CI}", f"probes={tmp_path / 'probes.json'}")
+    assert "WARNING: the probe results" in done.stdout and "are of env 'catch', the run of 'cartpole'" in done.stdout
+
+
+def test_look_prints_two_runs_side_by_side_and_the_detectors_that_fired(ci_sweep, tmp_path):
+    bugged, clean = next(ci_sweep.glob("bug=off_by_one_frames,*")), next(ci_sweep.glob("bug=none,*seed=0*"))
+    done = _run(
+        "rl_lab.look",
+        str(bugged),
+        f"other={clean}",
+        "series=[policy/act_train_kl]",
+        "points=3",
+        f"png={tmp_path / 'look.png'}",
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "policy/act_train_kl [" in lines[0] and len([line for line in lines if line.strip()[:1].isdigit()]) == 3
+    assert re.search(r"act_train_consistency at [\d,]+ \(policy/act_train_kl\)", done.stdout), done.stdout
+    assert (tmp_path / "look.png").stat().st_size > 1000

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from test_train import settings_for
 
-from rl_lab.runlog import read_metrics
-from rl_lab.train import train
+from rl_lab.run.runlog import read_metrics
+from rl_lab.run.training import train
 
 SHORT, LONG = 60_000, 100_000
 _CACHE: dict[tuple[str, ...], tuple[dict, list[dict]]] = {}

@@ -13,16 +13,28 @@ import torch
 from torch.distributions import Categorical
 
 from rl_lab import bugs
-from rl_lab.a2c import Rollout
-from rl_lab.config import ConfigError
-from rl_lab.models import MlpActorCritic, NatureCNN
-from rl_lab.seams import Seams, compute_returns, entropy, log_prob, policy_loss, value_loss
+from rl_lab.agent.a2c import Rollout
+from rl_lab.agent.models import MlpActorCritic, NatureCNN
+from rl_lab.agent.seams import Seams, compute_returns, entropy, log_prob, policy_loss, value_loss
+from rl_lab.run.config import ConfigError
 
 ZOO = bugs.registry()
 REQUIRED_BUGS = {
-    "off_by_one_frames", "shuffled_labels", "sign_flip", "missing_eval_mode", "forgot_zero_grad",
-    "probs_as_logits", "unnormalized_inputs", "symmetric_init", "frozen_parameters", "bad_learning_rate",
-    "broadcast_shape", "unstable_log_softmax", "wrong_gather_dim", "time_reversed_returns", "numerical_overflow",
+    "off_by_one_frames",
+    "shuffled_labels",
+    "sign_flip",
+    "missing_eval_mode",
+    "forgot_zero_grad",
+    "probs_as_logits",
+    "unnormalized_inputs",
+    "symmetric_init",
+    "frozen_parameters",
+    "bad_learning_rate",
+    "broadcast_shape",
+    "unstable_log_softmax",
+    "wrong_gather_dim",
+    "time_reversed_returns",
+    "numerical_overflow",
 }
 
 
@@ -51,12 +63,15 @@ def test_no_bug_is_the_clean_agent_untouched():
     assert bugs.inject(clean, None) is clean
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ({"sign_fip": {"dose": 1.0}}, "bug='sign_fip' is invalid: valid choices are none, "),
-    ({"shuffled_labels": {"dose": 1.5}}, "bug.shuffled_labels.dose=1.5 is invalid: must lie in [0, 1]"),
-    ({"sign_flip": {"dose": "high"}}, "bug.sign_flip.dose='high' is invalid: must be a finite number"),
-    ({"sign_flip": {"strength": 2}}, "bug.sign_flip.strength is invalid"),
-])
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"sign_fip": {"dose": 1.0}}, "bug='sign_fip' is invalid: valid choices are none, "),
+        ({"shuffled_labels": {"dose": 1.5}}, "bug.shuffled_labels.dose=1.5 is invalid: must lie in [0, 1]"),
+        ({"sign_flip": {"dose": "high"}}, "bug.sign_flip.dose='high' is invalid: must be a finite number"),
+        ({"sign_flip": {"strength": 2}}, "bug.sign_flip.strength is invalid"),
+    ],
+)
 def test_bad_bug_configs_fail_with_the_field_and_the_choices(config, message):
     with pytest.raises(ConfigError) as error:
         bugs.validate(config)
@@ -69,8 +84,9 @@ def test_cli_lists_the_zoo_and_shows_a_card():
     builtin = {p.stem for p in bugs.BUILTIN_DIR.glob("*.py") if not p.stem.startswith("_")}
     assert {line.split()[0] for line in lines} == builtin
     assert all("seam=" in line and "dose=" in line for line in lines)
-    card = subprocess.run([sys.executable, "-m", "rl_lab.bugs", "show", "off_by_one_frames"],
-                          capture_output=True, text=True, check=True).stdout
+    card = subprocess.run(
+        [sys.executable, "-m", "rl_lab.bugs", "show", "off_by_one_frames"], capture_output=True, text=True, check=True
+    ).stdout
     assert "Elhage" in card and "training_forward" in card
     unknown = subprocess.run([sys.executable, "-m", "rl_lab.bugs", "show", "nope"], capture_output=True, text=True)
     assert unknown.returncode == 2 and "sign_flip" in unknown.stderr
@@ -80,10 +96,10 @@ def test_a_user_bug_directory_joins_the_zoo(tmp_path):
     (tmp_path / "halved_rewards.py").write_text(
         '"""Story: rewards halved. Seam: compute_returns. Dose: none. Symptoms: smaller values."""\n'
         'import dataclasses\nSEAM = "compute_returns"\nDOSE = 1.0\nSYMPTOM = "smaller values"\n'
-        'def inject(seams, dose):\n'
-        '    clean = seams.compute_returns\n'
-        '    def f(rewards, *rest):\n        return clean(rewards * 0.5, *rest)\n'
-        '    return dataclasses.replace(seams, compute_returns=f)\n'
+        "def inject(seams, dose):\n"
+        "    clean = seams.compute_returns\n"
+        "    def f(rewards, *rest):\n        return clean(rewards * 0.5, *rest)\n"
+        "    return dataclasses.replace(seams, compute_returns=f)\n"
     )
     zoo = bugs.load([tmp_path])
     assert "halved_rewards" in zoo
@@ -95,12 +111,21 @@ def test_a_user_bug_directory_joins_the_zoo(tmp_path):
 
 # --- each bug, exactly -------------------------------------------------------------------------
 
+
 def _rollout(obs: torch.Tensor, n_actions: int = 2) -> Rollout:
     T, N = obs.shape[:2]
     zeros = torch.zeros(T, N)
-    return Rollout(obs=obs, actions=torch.zeros(T, N, dtype=torch.int64), rewards=zeros, terminated=zeros,
-                   truncated=zeros, values=zeros, logits=torch.zeros(T, N, n_actions), truncation_values=zeros,
-                   last_value=torch.zeros(N), graph_recorded=False)
+    return Rollout(
+        obs=obs,
+        actions=torch.zeros(T, N, dtype=torch.int64),
+        rewards=zeros,
+        terminated=zeros,
+        truncated=zeros,
+        values=zeros,
+        logits=torch.zeros(T, N, n_actions),
+        truncation_values=zeros,
+        last_value=torch.zeros(N),
+    )
 
 
 class InputRecorder(torch.nn.Module):
@@ -120,7 +145,7 @@ def test_off_by_one_frames_shifts_training_inputs_by_exactly_k_steps(k):
     seams, model = _bugged("off_by_one_frames", k), InputRecorder()
     stamps = torch.arange(3 * T, dtype=torch.float32)  # global step stamp of each observation
     for r in range(3):
-        obs = stamps[r * T:(r + 1) * T, None, None].expand(T, N, 2).clone()
+        obs = stamps[r * T : (r + 1) * T, None, None].expand(T, N, 2).clone()
         obs[..., 1] = torch.arange(N)  # env id
         seams.training_forward(model, _rollout(obs))
         seen = model.seen[-1].view(T, N, 2)
@@ -191,8 +216,9 @@ def test_forgot_zero_grad_accumulates_gradients():
 def test_probs_as_logits_feeds_softmax_outputs_as_logits():
     logits, actions = torch.randn(5, 4) * 3, torch.randint(0, 4, (5,))
     bugged = _bugged("probs_as_logits")
-    torch.testing.assert_close(bugged.log_prob(logits, actions),
-                               Categorical(logits=logits.softmax(-1)).log_prob(actions))
+    torch.testing.assert_close(
+        bugged.log_prob(logits, actions), Categorical(logits=logits.softmax(-1)).log_prob(actions)
+    )
     assert (bugged.entropy(logits) > entropy(logits)).all()  # squashed towards uniform
 
 
@@ -280,15 +306,17 @@ def test_numerical_overflow_is_fine_for_small_logits_and_breaks_for_large():
 def test_bug_none_is_the_clean_agent_bit_for_bit(tmp_path, monkeypatch):
     from test_train import settings_for
 
-    from rl_lab import train as train_module
-    from rl_lab.runlog import read_metrics
+    from rl_lab.run import training as train_module
+    from rl_lab.run.runlog import read_metrics
 
     def strip(run):
         return [{k: v for k, v in p.items() if k != "charts/sps"} for p in read_metrics(run)]
 
     train_module.train(settings_for("total_steps=2000", "log_interval=400", "bug=none"), tmp_path / "zoo")
-    train_module.train(settings_for("total_steps=2000", "log_interval=400", "bug=shuffled_labels",
-                                    "bug.shuffled_labels.dose=0"), tmp_path / "dose0")
+    train_module.train(
+        settings_for("total_steps=2000", "log_interval=400", "bug=shuffled_labels", "bug.shuffled_labels.dose=0"),
+        tmp_path / "dose0",
+    )
     monkeypatch.setattr(train_module.bugs, "inject", lambda seams, config: seams)  # no bug machinery at all
     train_module.train(settings_for("total_steps=2000", "log_interval=400"), tmp_path / "bare")
     assert strip(tmp_path / "zoo") == strip(tmp_path / "bare") == strip(tmp_path / "dose0")

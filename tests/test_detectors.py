@@ -9,7 +9,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from rl_lab.detectors import (
+from rl_lab.instruments.detectors import (
     CONSISTENCY,
     DIVERGENCE,
     LEARNING,
@@ -26,7 +26,7 @@ from rl_lab.detectors import (
     RangeCheck,
     ValueDivergence,
 )
-from rl_lab.train import CONFIG_DIR
+from rl_lab.run.config import CONFIG_DIR
 
 rng = np.random.default_rng(0)
 N = 300
@@ -52,19 +52,23 @@ def _learning_curve(n: int = N, top: float = 500.0) -> np.ndarray:
     return top / (1 + np.exp(-(np.arange(n) - n / 3) / 20)) + rng.normal(0, 5, n)
 
 
-HEALTHY = _series(**{
-    "losses/total": _noisy(1.0),
-    "losses/policy": _noisy(0.5) - 0.5,
-    "losses/value": _noisy(5.0, 0.8),
-    "grads/global_norm": _noisy(2.0, 0.5),
-    "diagnostics/nonfinite_count": np.zeros(N),
-    "params/global_norm": 20 + 5 * (1 - np.exp(-np.arange(N) / 80)) + rng.normal(0, 0.05, N),
-    "value/explained_variance": np.clip(rng.normal(0.6, 0.3, N), -2, 1),
-    "value/values_min": -_noisy(2.0), "value/values_max": _noisy(50.0),
-    "value/returns_min": -_noisy(2.0), "value/returns_max": _noisy(60.0),
-    "policy/entropy_normalized": np.linspace(1.0, 0.2, N) + rng.normal(0, 0.02, N),
-    "charts/return_last100": _learning_curve(),
-})
+HEALTHY = _series(
+    **{
+        "losses/total": _noisy(1.0),
+        "losses/policy": _noisy(0.5) - 0.5,
+        "losses/value": _noisy(5.0, 0.8),
+        "grads/global_norm": _noisy(2.0, 0.5),
+        "diagnostics/nonfinite_count": np.zeros(N),
+        "params/global_norm": 20 + 5 * (1 - np.exp(-np.arange(N) / 80)) + rng.normal(0, 0.05, N),
+        "value/explained_variance": np.clip(rng.normal(0.6, 0.3, N), -2, 1),
+        "value/values_min": -_noisy(2.0),
+        "value/values_max": _noisy(50.0),
+        "value/returns_min": -_noisy(2.0),
+        "value/returns_max": _noisy(60.0),
+        "policy/entropy_normalized": np.linspace(1.0, 0.2, N) + rng.normal(0, 0.02, N),
+        "charts/return_last100": _learning_curve(),
+    }
+)
 
 
 def _with(points, metric, values):
@@ -76,25 +80,41 @@ CASES = [
     (NonFinite(), "losses/value", np.r_[_noisy(5.0, n=150), [math.nan] * 150], 150, 150),
     (NonFinite(), "diagnostics/nonfinite_count", np.r_[np.zeros(200), np.full(100, 3.0)], 200, 200),
     (LossExplosion(), "losses/value", np.r_[_noisy(5.0, n=200), _noisy(1e6, 0.1, n=100)], 202, 202),
-    (GradSpikes(), "grads/global_norm",
-     np.r_[_noisy(2.0, n=150), np.where(np.arange(150) % 4 == 0, 2000.0, _noisy(2.0, n=150))], 158, 158),
+    (
+        GradSpikes(),
+        "grads/global_norm",
+        np.r_[_noisy(2.0, n=150), np.where(np.arange(150) % 4 == 0, 2000.0, _noisy(2.0, n=150))],
+        158,
+        158,
+    ),
     (ParamNormGrowth(), "params/global_norm", np.r_[np.full(50, 20.0), 20 * 1.02 ** np.arange(250)], 100, 130),
     (ValueDivergence(), "value/explained_variance", np.r_[np.full(150, 0.6), np.full(150, -50.0)], 154, 154),
     (ValueDivergence(), "value/values_max", np.r_[_noisy(50.0, n=150), np.full(150, 1e4)], 150, 150),
     (EntropyCollapse(), "policy/entropy_normalized", np.r_[np.linspace(1, 0.3, 100), np.full(200, 0.001)], 104, 104),
-    (Plateau(target=475.0), "charts/return_last100", np.r_[_learning_curve(100, 150), 150 + rng.normal(0, 1, 200)],
-     100, 200),
+    (
+        Plateau(target=475.0),
+        "charts/return_last100",
+        np.r_[_learning_curve(100, 150), 150 + rng.normal(0, 1, 200)],
+        100,
+        200,
+    ),
     (Oscillation(), "charts/return_last100", 250 + 200 * np.sign(np.sin(np.arange(N) / 2.0)), 59, 59),
     (CriticFit(after=100), "value/explained_variance", rng.normal(0.0, 0.05, N), 109, 109),
     (NoLearning(by_step=150, min_return=50.0), "charts/return_last100", np.full(N, 20.0), 150, 150),
-    (RangeCheck("policy/act_train_kl", high=1e-4), "policy/act_train_kl", np.r_[np.zeros(200), np.full(100, 0.01)],
-     200, 200),
+    (
+        RangeCheck("policy/act_train_kl", high=1e-4),
+        "policy/act_train_kl",
+        np.r_[np.zeros(200), np.full(100, 0.01)],
+        200,
+        200,
+    ),
     (RangeCheck("policy/entropy", low=0.0), "policy/entropy", np.r_[np.full(200, 0.5), np.full(100, -0.5)], 200, 200),
 ]
 
 
-@pytest.mark.parametrize(("detector", "metric", "values", "earliest", "latest"), CASES,
-                         ids=[f"{type(c[0]).__name__}-{c[1]}" for c in CASES])
+@pytest.mark.parametrize(
+    ("detector", "metric", "values", "earliest", "latest"), CASES, ids=[f"{type(c[0]).__name__}-{c[1]}" for c in CASES]
+)
 def test_detector_fires_on_its_pathology_in_time(detector, metric, values, earliest, latest):
     fired = _first_firing(detector, _with(HEALTHY, metric, values))
     assert fired is not None and earliest <= fired <= latest, fired
@@ -163,4 +183,5 @@ def test_detector_state_round_trips():
         first.observe(i, p)
     second.load_state_dict(first.state_dict())
     assert [first.observe(i, p) for i, p in enumerate(points[100:])] == [
-        second.observe(i, p) for i, p in enumerate(points[100:])]
+        second.observe(i, p) for i, p in enumerate(points[100:])
+    ]

@@ -8,11 +8,18 @@ import pytest
 from test_train import settings_for
 
 from rl_lab import bugs
-from rl_lab.runlog import read_events, read_metrics
-from rl_lab.train import train
+from rl_lab.run.runlog import read_events, read_metrics
+from rl_lab.run.training import train
 
-BASIC = ("losses/total", "losses/policy", "losses/value", "losses/entropy", "grads/global_norm",
-         "value/explained_variance", "charts/return_last100")
+BASIC = (
+    "losses/total",
+    "losses/policy",
+    "losses/value",
+    "losses/entropy",
+    "grads/global_norm",
+    "value/explained_variance",
+    "charts/return_last100",
+)
 
 
 NAN_BUG = '''"""Story: test-only. Seam: value_loss. Dose: updates before the value loss turns NaN. Symptoms: NaN."""
@@ -34,18 +41,28 @@ def inject(seams, dose):
 def test_panel_logs_every_group(tmp_path):
     train(settings_for("total_steps=2000", "log_interval=400"), tmp_path)
     point = read_metrics(tmp_path)[-1]
-    for key in ("grads/policy_body.1/norm", "params/value_head/norm", "params/policy_head/update_ratio",
-                "activations/policy_body.2/norm", "policy/approx_kl", "policy/logits_std",
-                "policy/entropy_normalized", "value/returns_max", "value/advantages_std",
-                "charts/reward_per_step", "diagnostics/nonfinite_count"):
+    for key in (
+        "grads/policy_body.1/norm",
+        "params/value_head/norm",
+        "params/policy_head/update_ratio",
+        "activations/policy_body.2/norm",
+        "policy/approx_kl",
+        "policy/logits_std",
+        "policy/entropy_normalized",
+        "value/returns_max",
+        "value/advantages_std",
+        "charts/reward_per_step",
+        "diagnostics/nonfinite_count",
+    ):
         assert key in point, key
     assert point["policy/approx_kl"] >= 0 and point["diagnostics/nonfinite_count"] == 0
     assert 0 < point["params/policy_head/update_ratio"] < 1
 
 
 def test_relu_dead_fraction_is_measured_on_the_cnn(tmp_path):
-    train(settings_for("env=pong", "total_steps=320", "log_interval=160", "agent.n_envs=4", "env.num_threads=1"),
-          tmp_path)
+    train(
+        settings_for("env=pong", "total_steps=320", "log_interval=160", "agent.n_envs=4", "env.num_threads=1"), tmp_path
+    )
     point = read_metrics(tmp_path)[-1]
     assert 0.0 <= point["activations/body.1/dead_fraction"] <= 1.0
     assert point["activations/body.8/norm"] > 0
@@ -61,8 +78,14 @@ def test_diagnostics_do_not_change_the_run(tmp_path):
     assert "policy/approx_kl" not in read_metrics(tmp_path / "off")[0]
 
 
-EXACT_CHECKS = ("grads/stale_ratio", "value/loss_gap", "policy/entropy_gap", "policy/log_prob_gap",
-                "policy/act_train_kl", "policy/act_eval_kl")
+EXACT_CHECKS = (
+    "grads/stale_ratio",
+    "value/loss_gap",
+    "policy/entropy_gap",
+    "policy/log_prob_gap",
+    "policy/act_train_kl",
+    "policy/act_eval_kl",
+)
 
 
 def test_consistency_checks_are_exactly_zero_in_the_clean_agent(tmp_path):
@@ -74,9 +97,11 @@ def test_consistency_checks_are_exactly_zero_in_the_clean_agent(tmp_path):
 
 @pytest.mark.parametrize(
     ("bug", "metric", "detector"),
-    [("forgot_zero_grad", "grads/stale_ratio", "stale_gradient"),
-     ("broadcast_shape", "value/loss_gap", "value_loss_consistency"),
-     ("value_sign_flip", "value/loss_gap", "value_loss_consistency")],
+    [
+        ("forgot_zero_grad", "grads/stale_ratio", "stale_gradient"),
+        ("broadcast_shape", "value/loss_gap", "value_loss_consistency"),
+        ("value_sign_flip", "value/loss_gap", "value_loss_consistency"),
+    ],
 )
 def test_consistency_check_catches_its_bug_at_the_first_log_point(tmp_path, bug, metric, detector):
     settings = settings_for("total_steps=2000", "log_interval=400", f"bug={bug}")

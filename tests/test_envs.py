@@ -73,7 +73,7 @@ def test_vector_pong_has_no_snapshot():
 
 
 def test_catch_is_bsuites_catch_drawn_as_an_image():
-    from rl_lab.catch import COLUMNS, LEFT, RIGHT, ROWS, CatchEnv
+    from rl_lab.envs.catch import COLUMNS, LEFT, RIGHT, ROWS, CatchEnv
 
     env = CatchEnv()
     obs, _ = env.reset(seed=3)

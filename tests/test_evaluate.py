@@ -9,8 +9,9 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from rl_lab.evaluate import evaluate
-from rl_lab.train import CONFIG_DIR, prepare_run, train
+from rl_lab.run.config import CONFIG_DIR
+from rl_lab.run.evaluation import evaluate
+from rl_lab.run.training import prepare_run, train
 from tests.test_train import REPO
 
 

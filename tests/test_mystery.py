@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from rl_lab.bugs.mystery import CLEAN, pick, pool
 
-from bugs.mystery import CLEAN, pick, pool
 from rl_lab import bugs
-from rl_lab.atlas import ROOT
-from rl_lab.seams import Seams
+from rl_lab.agent.seams import Seams
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _changed(seams: Seams) -> set[str]:
@@ -24,6 +25,21 @@ def _changed(seams: Seams) -> set[str]:
 def test_pick_is_a_fixed_function_of_the_number_and_covers_the_pool():
     assert [pick(n) for n in range(20)] == [pick(n) for n in range(20)]
     assert {pick(n)[0] for n in range(400)} == set(pool())
+
+
+@pytest.mark.parametrize("cycle", [0, 1, 7])
+def test_every_cycle_of_numbers_plants_every_answer_exactly_once(cycle):
+    size = len(pool())
+    answers = [pick(n)[0] for n in range(cycle * size, (cycle + 1) * size)]
+    assert sorted(answers) == sorted(pool())  # each answer once: no repeats, none missing
+
+
+def test_cycles_differ_in_order():
+    size = len(pool())
+    assert [pick(n)[0] for n in range(size)] != [pick(n)[0] for n in range(size, 2 * size)]
+
+
+def test_pick_rejects_a_number_that_is_not_whole():
     assert CLEAN in pool() and "missing_eval_mode" not in pool()  # needs dropout: the config would tell
     with pytest.raises(ValueError, match="whole number"):
         pick(2.5)

@@ -15,11 +15,11 @@ from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from rl_lab.a2c import A2C
-from rl_lab.config import AgentConfig
-from rl_lab.models import MlpActorCritic, NatureCNN
-from rl_lab.reference import copy_weights_to_sb3, load_rollout_into_sb3, parameter_pairs, sb3_a2c
-from rl_lab.seams import Seams, compute_returns
+from rl_lab.agent.a2c import A2C
+from rl_lab.agent.models import MlpActorCritic, NatureCNN
+from rl_lab.agent.reference import copy_weights_to_sb3, load_rollout_into_sb3, parameter_pairs, sb3_a2c
+from rl_lab.agent.seams import Seams, compute_returns
+from rl_lab.run.config import AgentConfig
 
 # float32 scale: convolutions (channels_last vs SB3's layout) and reductions summed in another order
 # differ in the last bits; values are O(1), so 1e-6 absolute is a few float32 ulps.
@@ -67,13 +67,12 @@ def _make_optimizer(kind: str, params, lr: float) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(params, lr=lr, alpha=0.99, eps=1e-5)
 
 
-def _pair(case: str, scripted_env, reuse_acting_forward: bool = True):
+def _pair(case: str, scripted_env):
     c = CASES[case]
-    hp = AgentConfig(**{**c["hp"].__dict__, "reuse_acting_forward": reuse_acting_forward})
+    hp = c["hp"]
     env = scripted_env(hp.n_envs, c["obs_space"], c["n_actions"], seed=1, p_term=0.15, p_trunc=0.1)
     model = c["model"](c["obs_space"], env.single_action_space)
-    agent = A2C(env, model, _make_optimizer(c["optimizer"], model.parameters(), hp.lr), hp, Seams(),
-                obs=env.reset()[0])
+    agent = A2C(env, model, _make_optimizer(c["optimizer"], model.parameters(), hp.lr), hp, Seams(), obs=env.reset()[0])
     vec = DummyVecEnv([lambda: _SpacesOnly(c["obs_space"], c["n_actions"])] * hp.n_envs)
     sb3 = sb3_a2c(vec, hp, c["policy"], seed=0, optimizer=c["optimizer"])
     copy_weights_to_sb3(model, sb3.policy)
@@ -83,7 +82,7 @@ def _pair(case: str, scripted_env, reuse_acting_forward: bool = True):
 def _one_update_each(agent: A2C, sb3, env, episode_starts: np.ndarray):
     first = len(env.emitted) - 1
     rollout = agent.collect_rollout()
-    obs = np.stack(env.emitted[first:first + agent.hp.n_steps])
+    obs = np.stack(env.emitted[first : first + agent.hp.n_steps])
     load_rollout_into_sb3(sb3, rollout, obs, agent.obs, episode_starts)
     sb3_returns = torch.as_tensor(sb3.rollout_buffer.returns.copy())
     sb3_advantages = torch.as_tensor(sb3.rollout_buffer.advantages.copy())
@@ -93,9 +92,8 @@ def _one_update_each(agent: A2C, sb3, env, episode_starts: np.ndarray):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-@pytest.mark.parametrize("reuse_acting_forward", [True, False])
-def test_one_update_matches_sb3(case, reuse_acting_forward, scripted_env):
-    agent, sb3, env = _pair(case, scripted_env, reuse_acting_forward)
+def test_one_update_matches_sb3(case, scripted_env):
+    agent, sb3, env = _pair(case, scripted_env)
     rollout, stats, sb3_returns, sb3_advantages = _one_update_each(agent, sb3, env, np.ones(agent.hp.n_envs))
     assert rollout.dones.sum() > 0 and rollout.truncation_values.abs().sum() > 0, "batch must hold ends and timeouts"
 
@@ -132,8 +130,9 @@ def test_returns_and_advantages_match_sb3_rollout_buffer():
     rng = np.random.default_rng(3)
     T, N = 7, 5
     for gae_lambda in (1.0, 0.95):
-        buffer = RolloutBuffer(T, gym.spaces.Box(-1, 1, (1,)), gym.spaces.Discrete(2), gamma=0.99,
-                               gae_lambda=gae_lambda, n_envs=N)
+        buffer = RolloutBuffer(
+            T, gym.spaces.Box(-1, 1, (1,)), gym.spaces.Discrete(2), gamma=0.99, gae_lambda=gae_lambda, n_envs=N
+        )
         rewards = rng.standard_normal((T, N)).astype(np.float32)
         values = rng.standard_normal((T, N)).astype(np.float32)
         dones = (rng.random((T, N)) < 0.3).astype(np.float32)
@@ -142,13 +141,18 @@ def test_returns_and_advantages_match_sb3_rollout_buffer():
         last_value = rng.standard_normal(N).astype(np.float32)
         starts = np.ones(N, dtype=np.float32)
         for t in range(T):
-            buffer.add(np.zeros((N, 1)), np.zeros((N, 1)), rewards[t], starts, torch.as_tensor(values[t]),
-                       torch.zeros(N))
+            buffer.add(
+                np.zeros((N, 1)), np.zeros((N, 1)), rewards[t], starts, torch.as_tensor(values[t]), torch.zeros(N)
+            )
             starts = dones[t]
         buffer.compute_returns_and_advantage(torch.as_tensor(last_value), dones[-1])
         returns, advantages = compute_returns(
-            torch.as_tensor(rewards), torch.as_tensor(values), torch.as_tensor(dones), torch.as_tensor(last_value),
-            0.99, gae_lambda,
+            torch.as_tensor(rewards),
+            torch.as_tensor(values),
+            torch.as_tensor(dones),
+            torch.as_tensor(last_value),
+            0.99,
+            gae_lambda,
         )
         torch.testing.assert_close(returns, torch.as_tensor(buffer.returns), rtol=1e-6, atol=1e-6)
         torch.testing.assert_close(advantages, torch.as_tensor(buffer.advantages), rtol=1e-6, atol=1e-6)

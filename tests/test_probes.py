@@ -11,18 +11,16 @@ import numpy as np
 import pytest
 
 from rl_lab.envs import make_envs
-from rl_lab.probe import matrix_markdown
-from rl_lab.probes import (
+from rl_lab.envs.probes import PROBES, DiscountProbe, PolicyValueProbe
+from rl_lab.lab.probing import (
     PROBE_GAMMA,
-    PROBES,
-    DiscountProbe,
-    PolicyValueProbe,
+    matrix_markdown,
     overfit_one_batch,
     run_all,
     run_probe,
     variants_for,
 )
-from rl_lab.train import build_agent
+from rl_lab.run.training import build_agent
 from tests.test_train import settings_for
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from rl_lab.a2c import A2C
-from rl_lab.config import AgentConfig
-from rl_lab.seams import Seams
+from rl_lab.agent.a2c import A2C
+from rl_lab.agent.seams import Seams
+from rl_lab.run.config import AgentConfig
 
 N_ACTIONS = 3
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rl_lab.sweep import sweep_jobs
+from rl_lab.lab.sweep import sweep_jobs
 from tests.test_train import REPO
 
 CRASH_BUG = '''"""A bug whose policy loss raises: one failed job must not end a sweep."""

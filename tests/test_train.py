@@ -16,10 +16,10 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 
-from rl_lab.checkpoint import checkpoint_path
-from rl_lab.config import ConfigError, to_settings
-from rl_lab.runlog import read_metrics
-from rl_lab.train import CONFIG_DIR, prepare_run, train
+from rl_lab.run.checkpoint import checkpoint_path
+from rl_lab.run.config import CONFIG_DIR, ConfigError, to_settings
+from rl_lab.run.runlog import read_metrics
+from rl_lab.run.training import prepare_run, train
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -78,8 +78,15 @@ def test_a_run_writes_tensorboard_metrics_and_summary(tmp_path):
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
     points = read_metrics(tmp_path)
     assert [p["step"] for p in points] == [400, 800, 1200, 1600, 2000]
-    for key in ("losses/policy", "losses/value", "losses/entropy", "policy/entropy",
-                "value/explained_variance", "charts/sps", "charts/return_last100"):
+    for key in (
+        "losses/policy",
+        "losses/value",
+        "losses/entropy",
+        "policy/entropy",
+        "value/explained_variance",
+        "charts/sps",
+        "charts/return_last100",
+    ):
         assert key in points[-1], key
     # the mean of the episodes that ended since the last log point, where any did
     assert sum("charts/episode_return" in p and "charts/episode_length" in p for p in points) >= 3
@@ -109,7 +116,9 @@ def test_killed_run_resumes_to_the_same_numbers_as_an_uninterrupted_one(tmp_path
     killed = tmp_path / "killed"
     proc = subprocess.Popen(
         [sys.executable, "-m", "rl_lab.train", *common, "progress=false", f"hydra.run.dir={killed}"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 120
     while time.time() < deadline:  # kill -9 once the first periodic checkpoint is on disk
@@ -133,7 +142,11 @@ def test_killed_run_resumes_to_the_same_numbers_as_an_uninterrupted_one(tmp_path
 def test_command_line_run_prints_where_its_logs_are(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "rl_lab.train", "total_steps=400", "progress=false", f"hydra.run.dir={tmp_path}"],
-        cwd=REPO, capture_output=True, text=True, check=True, env={**os.environ, "HYDRA_FULL_ERROR": "1"},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "HYDRA_FULL_ERROR": "1"},
     ).stdout
     assert f"tensorboard --logdir {tmp_path / 'tb'}" in out
     assert "finished: 400 steps" in out
@@ -142,7 +155,9 @@ def test_command_line_run_prints_where_its_logs_are(tmp_path):
 def test_command_line_config_error_is_one_clear_line(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "rl_lab.train", "agent.n_envs=0", f"hydra.run.dir={tmp_path}"],
-        cwd=REPO, capture_output=True, text=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode != 0
     assert "config error: agent.n_envs=0 is invalid: must be an integer >= 1" in proc.stderr

@@ -1,6 +1,6 @@
 """The seams of the A2C loop: each place where a real-world bug can live.
 
-The loop in :mod:`rl_lab.a2c` calls its parts only through a :class:`Seams`
+The loop in :mod:`rl_lab.agent.a2c` calls its parts only through a :class:`Seams`
 record. The functions here are the clean parts; a bug (see ``bugs/``) takes
 the record and returns a copy with one field wrapped or replaced. The loop
 never asks which bug is on, and :func:`clean_seams` is the agent with none.
@@ -8,9 +8,10 @@ never asks which bug is on, and :func:`clean_seams` is the agent with none.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -20,7 +21,7 @@ from torch import nn
 from torch.distributions import Categorical
 
 if TYPE_CHECKING:
-    from rl_lab.a2c import Rollout
+    from rl_lab.agent.a2c import Rollout
 
 ModelFactory = Callable[[gym.Space, gym.Space], nn.Module]
 
@@ -44,13 +45,7 @@ def acting_mode(model: nn.Module) -> None:
 
 
 def training_forward(model: nn.Module, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits ``(T, N, A)`` and values ``(T, N)`` of the rollout's observations, with autograd, train mode.
-
-    When the acting pass was recorded with autograd (parameters do not change
-    during a rollout, so it is the same computation) it is reused as is.
-    """
-    if rollout.graph_recorded:
-        return rollout.logits, rollout.values
+    """Logits ``(T, N, A)`` and values ``(T, N)`` of the rollout's observations, with autograd, train mode."""
     model.train()
     n_steps, n_envs = rollout.actions.shape
     logits, values = model(rollout.obs.flatten(0, 1))
@@ -134,3 +129,22 @@ class Seams:
 def clean_seams() -> Seams:
     """The clean agent."""
     return Seams()
+
+
+def seam_states(seams: Seams) -> dict[str, Any]:
+    """The state of every seam function that keeps one between calls (an object with
+    ``state_dict``: a bug's frame history, its random generator); the clean seams keep none."""
+    return {
+        f.name: getattr(seams, f.name).state_dict()
+        for f in dataclasses.fields(seams)
+        if hasattr(getattr(seams, f.name), "state_dict")
+    }
+
+
+def load_seam_states(seams: Seams, states: dict[str, Any]) -> None:
+    """Restore what :func:`seam_states` saved; the seams must hold the same stateful functions."""
+    stateful = {f.name for f in dataclasses.fields(seams) if hasattr(getattr(seams, f.name), "load_state_dict")}
+    if stateful != set(states):
+        raise ValueError(f"seams with state {sorted(stateful)} cannot load saved state of {sorted(states)}")
+    for name, state in states.items():
+        getattr(seams, name).load_state_dict(state)

@@ -9,7 +9,7 @@ with the global gradient norm clipped to ``max_grad_norm``. Episode ends by
 termination are not bootstrapped; ends by time limit (truncation) are, with
 ``reward += gamma * V(final observation)`` exactly as SB3's ``collect_rollouts``.
 
-Every step the loop takes goes through a :class:`~rl_lab.seams.Seams` field,
+Every step the loop takes goes through a :class:`~rl_lab.agent.seams.Seams` field,
 so a bug from ``bugs/`` can change one part and nothing else.
 """
 
@@ -24,9 +24,8 @@ from gymnasium.vector import VectorEnv
 from torch import nn
 from torch.distributions import Categorical
 
-from rl_lab.config import AgentConfig
-from rl_lab.models import has_mode_dependent_layers
-from rl_lab.seams import Seams
+from rl_lab.agent.seams import Seams
+from rl_lab.run.config import AgentConfig
 
 
 @dataclass
@@ -46,7 +45,6 @@ class Rollout:
     logits: torch.Tensor  # (T, N, A) from the acting pass
     truncation_values: torch.Tensor  # (T, N) V(final obs) where truncated (not terminated), else 0
     last_value: torch.Tensor  # (N,) V(observation after the last step)
-    graph_recorded: bool  # acting pass kept its autograd graph (reusable for training)
 
     @property
     def dones(self) -> torch.Tensor:
@@ -96,7 +94,6 @@ class A2C:
         self.obs = obs  # current observation of every env, the next rollout starts here
         self.episodes = EpisodeTracker.for_envs(hp.n_envs)
         self.parameters = list(model.parameters())
-        self.record_graph = hp.reuse_acting_forward and not has_mode_dependent_layers(model)
 
     def _forward(self, obs: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = self.seams.preprocess(obs).to(self.device)
@@ -111,7 +108,7 @@ class A2C:
         actions = torch.zeros((T, N), dtype=torch.int64)
         rewards, terminated, truncated, truncation_values = (torch.zeros((T, N)) for _ in range(4))
 
-        with torch.set_grad_enabled(self.record_graph):
+        with torch.no_grad():
             for t in range(T):
                 x, logits, values = self._forward(self.obs)
                 action = Categorical(logits=logits.detach()).sample()
@@ -127,14 +124,12 @@ class A2C:
                 cut = np.flatnonzero(np.logical_and(trunc, np.logical_not(term)))
                 if cut.size:  # bootstrap time-limit ends from the final observation, as SB3
                     final_obs = np.stack([info["final_obs"][i] for i in cut])
-                    with torch.no_grad():
-                        truncation_values[t, cut] = self._forward(final_obs)[2].cpu()
+                    truncation_values[t, cut] = self._forward(final_obs)[2].cpu()
 
                 self.episodes.record(np.asarray(reward, dtype=np.float64), np.logical_or(term, trunc))
                 self.obs = next_obs  # SAME_STEP autoreset: already the next episode's first obs where done
 
-            with torch.no_grad():
-                last_value = self._forward(self.obs)[2].cpu()
+            last_value = self._forward(self.obs)[2].cpu()
 
         return Rollout(
             obs=torch.stack(obs_buf),
@@ -146,7 +141,6 @@ class A2C:
             logits=torch.stack(logits_buf),
             truncation_values=truncation_values,
             last_value=last_value,
-            graph_recorded=self.record_graph,
         )
 
     # --- 2. learn: returns, advantages, one gradient step ------------------------------------
@@ -175,18 +169,10 @@ class A2C:
             "grad_norm": grad_norm.detach(),
             # the critic's predictions while acting, as SB3's explained variance uses them
             # (the training forward may differ: dropout, or a bug at the training_forward seam)
-            "values": rollout.values.detach().to(self.device),
+            "values": rollout.values.to(self.device),
             "train_values": values.detach(),  # what the value loss saw
             "returns": returns,
             "advantages": advantages,
             "logits": logits.detach(),
             "log_probs": log_probs.detach(),
         }
-
-
-def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
-    """1 - Var(returns - values) / Var(returns): 1 is a perfect critic, 0 no better than a constant."""
-    var_returns = returns.var(unbiased=False)
-    if var_returns == 0:
-        return float("nan")
-    return float(1.0 - (returns - values).var(unbiased=False) / var_returns)

@@ -41,12 +41,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from stable_baselines3.common.utils import explained_variance
 from torch import nn
 from torch.distributions import Categorical, kl_divergence
 from torch.func import functional_call
 
-from rl_lab.a2c import Rollout, explained_variance
-from rl_lab.models import has_mode_dependent_layers
+from rl_lab.agent.a2c import Rollout
+from rl_lab.agent.models import has_mode_dependent_layers
 
 
 def _layer(parameter_name: str) -> str:
@@ -62,7 +63,9 @@ def basic_scalars(stats: dict[str, Any]) -> dict[str, float]:
         "losses/entropy": -stats["entropy"].item(),
         "policy/entropy": stats["entropy"].item(),
         "grads/global_norm": stats["grad_norm"].item(),
-        "value/explained_variance": explained_variance(stats["values"].flatten(), stats["returns"].flatten()),
+        "value/explained_variance": float(
+            explained_variance(stats["values"].flatten().cpu().numpy(), stats["returns"].flatten().cpu().numpy())
+        ),
     }
 
 

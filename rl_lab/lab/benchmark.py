@@ -25,22 +25,19 @@ def rl_lab_sps(overrides: list[str], steps: int) -> float:
     ``wall_time_s`` covers the training loop only (environment and model are built
     before it), warm-up included: if anything, that biases the number down.
     """
-    from hydra import compose, initialize_config_dir
+    from rl_lab.run.training import compose_settings, train
 
-    from rl_lab.config import to_settings
-    from rl_lab.train import CONFIG_DIR, train
-
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[
-            f"total_steps={steps + WARMUP_STEPS}", f"checkpoint_interval={10**9}", "progress=false", *overrides,
-        ])
+    settings = compose_settings(
+        [f"total_steps={steps + WARMUP_STEPS}", f"checkpoint_interval={10**9}", "progress=false", *overrides]
+    )
     with tempfile.TemporaryDirectory() as run_dir:
-        summary = train(to_settings(cfg), Path(run_dir))
+        summary = train(settings, Path(run_dir))
     return (steps + WARMUP_STEPS) / summary["wall_time_s"]
 
 
-def compare(script: str, names: list[str], steps: int, repeats: int,
-            child_env: Callable[[str], dict[str, str]] | None = None) -> dict[str, float]:
+def compare(
+    script: str, names: list[str], steps: int, repeats: int, child_env: Callable[[str], dict[str, str]] | None = None
+) -> dict[str, float]:
     """Run every contestant ``repeats`` times in fresh processes, alternating the order; print
     each measurement and the medians; return the medians."""
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
@@ -48,8 +45,13 @@ def compare(script: str, names: list[str], steps: int, repeats: int,
     for repeat in range(repeats):
         for name in names if repeat % 2 == 0 else list(reversed(names)):
             env = child_env(name) if child_env else dict(os.environ)
-            out = subprocess.run([sys.executable, script, f"only={name}", f"steps={steps}"],
-                                 check=True, capture_output=True, text=True, env=env).stdout
+            out = subprocess.run(
+                [sys.executable, script, f"only={name}", f"steps={steps}"],
+                check=True,
+                capture_output=True,
+                text=True,
+                env=env,
+            ).stdout
             sps = json.loads(out.strip().splitlines()[-1])["sps"]
             results[name].append(sps)
             print(f"repeat {repeat}: {name:18s} {sps:7.0f} steps/s", flush=True)

@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from rl_lab.detectors import Event
+from rl_lab.instruments.detectors import Event
 
 FINAL_RETURN_WINDOW = 100  # episodes in the "final return" mean, as SB3's ep_info_buffer
 
@@ -59,14 +59,24 @@ class RunLog:
         if start_step > 0:  # resumed: drop what came after the checkpoint
             for path in (self.metrics_path, self.events_path):
                 if path.exists():
-                    kept = [line for line in path.read_text().splitlines()
-                            if line.strip() and json.loads(line)["step"] <= start_step]
+                    kept = [
+                        line
+                        for line in path.read_text().splitlines()
+                        if line.strip() and json.loads(line)["step"] <= start_step
+                    ]
                     path.write_text("".join(line + "\n" for line in kept))
         self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start_step if start_step > 0 else None)
         self.metrics_file = self.metrics_path.open("a")
         self.events_file = self.events_path.open("a")
-        self.bar = tqdm(total=total_steps, initial=start_step, disable=not progress, unit="step",
-                        dynamic_ncols=True, mininterval=1.0, smoothing=0.1)
+        self.bar = tqdm(
+            total=total_steps,
+            initial=start_step,
+            disable=not progress,
+            unit="step",
+            dynamic_ncols=True,
+            mininterval=1.0,
+            smoothing=0.1,
+        )
         self.episode_returns: list[float] = []
         self.best_return = -math.inf
 

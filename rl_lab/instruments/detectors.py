@@ -142,8 +142,15 @@ class GradSpikes(_Windowed):
     once the policy is nearly deterministic), hence the high factor and the count.
     """
 
-    def __init__(self, metric: str = "grads/global_norm", factor: float = 100.0, window: int = 50,
-                 min_spikes: int = 3, min_points: int = 10, name: str | None = None):
+    def __init__(
+        self,
+        metric: str = "grads/global_norm",
+        factor: float = 100.0,
+        window: int = 50,
+        min_spikes: int = 3,
+        min_points: int = 10,
+        name: str | None = None,
+    ):
         super().__init__(metric, window, name)
         self.factor, self.min_spikes, self.min_points = factor, min_spikes, min_points
         self.spikes: deque[bool] = deque(maxlen=window)
@@ -156,8 +163,11 @@ class GradSpikes(_Windowed):
         self.spikes.append(len(past) >= self.min_points and value > self.factor * statistics.median(past))
         count = sum(self.spikes)
         if count >= self.min_spikes:
-            return float(count), float(self.min_spikes), (
-                f"{count} gradient-norm spikes above {self.factor:g} x running median in {len(self.spikes)} points")
+            return (
+                float(count),
+                float(self.min_spikes),
+                (f"{count} gradient-norm spikes above {self.factor:g} x running median in {len(self.spikes)} points"),
+            )
         return None
 
 
@@ -165,8 +175,9 @@ class ParamNormGrowth(_Windowed):
     """Unbounded parameter-norm growth: the norm is above ``factor`` times its first value and
     rose at every one of the last ``rising`` points."""
 
-    def __init__(self, metric: str = "params/global_norm", factor: float = 3.0, rising: int = 10,
-                 name: str | None = None):
+    def __init__(
+        self, metric: str = "params/global_norm", factor: float = 3.0, rising: int = 10, name: str | None = None
+    ):
         super().__init__(metric, rising + 1, name)
         self.factor = factor
         self.first: float | None = None
@@ -193,8 +204,7 @@ class ValueDivergence(_Windowed):
     explained variance (clean CartPole: single points down to -7, 10-point medians not below -0.5).
     """
 
-    def __init__(self, ev_floor: float = -2.0, window: int = 10, scale_factor: float = 10.0,
-                 name: str | None = None):
+    def __init__(self, ev_floor: float = -2.0, window: int = 10, scale_factor: float = 10.0, name: str | None = None):
         super().__init__("value/explained_variance", window, name)
         self.ev_floor, self.scale_factor = ev_floor, scale_factor
 
@@ -203,8 +213,11 @@ class ValueDivergence(_Windowed):
         if len(self.history) == self.history.maxlen:
             median = statistics.median(self.history)
             if median < self.ev_floor:
-                return median, self.ev_floor, (
-                    f"median explained variance {median:.3g} over {len(self.history)} points")
+                return (
+                    median,
+                    self.ev_floor,
+                    (f"median explained variance {median:.3g} over {len(self.history)} points"),
+                )
         values = max(abs(scalars.get("value/values_min", 0.0)), abs(scalars.get("value/values_max", 0.0)))
         returns = max(abs(scalars.get("value/returns_min", 0.0)), abs(scalars.get("value/returns_max", 0.0)))
         threshold = self.scale_factor * (returns + 1.0)
@@ -241,8 +254,14 @@ class Plateau(_Windowed):
 
     kind = LEARNING
 
-    def __init__(self, metric: str = "charts/return_last100", window: int = 100, min_change: float = 5.0,
-                 target: float | None = None, name: str | None = None):
+    def __init__(
+        self,
+        metric: str = "charts/return_last100",
+        window: int = 100,
+        min_change: float = 5.0,
+        target: float | None = None,
+        name: str | None = None,
+    ):
         super().__init__(metric, window, name)
         self.min_change, self.target = min_change, math.inf if target is None else target
 
@@ -263,8 +282,14 @@ class Oscillation(_Windowed):
 
     kind = LEARNING
 
-    def __init__(self, metric: str = "charts/return_last100", window: int = 60, min_swings: int = 6,
-                 min_amplitude: float = 50.0, name: str | None = None):
+    def __init__(
+        self,
+        metric: str = "charts/return_last100",
+        window: int = 60,
+        min_swings: int = 6,
+        min_amplitude: float = 50.0,
+        name: str | None = None,
+    ):
         super().__init__(metric, window, name)
         self.min_swings, self.min_amplitude = min_swings, min_amplitude
 
@@ -276,8 +301,11 @@ class Oscillation(_Windowed):
         sides = [1 if x > mean + band else -1 for x in h if abs(x - mean) > band]
         swings = sum(a != b for a, b in zip(sides, sides[1:], strict=False))
         if swings >= self.min_swings:
-            return float(swings), float(self.min_swings), (
-                f"return swung {swings} times across its mean +- {band:g} in {len(h)} points")
+            return (
+                float(swings),
+                float(self.min_swings),
+                (f"return swung {swings} times across its mean +- {band:g} in {len(h)} points"),
+            )
         return None
 
 
@@ -351,8 +379,9 @@ class RangeCheck(Detector):
 
     kind = CONSISTENCY
 
-    def __init__(self, metric: str, low: float = -math.inf, high: float = math.inf, patience: int = 1,
-                 name: str | None = None):
+    def __init__(
+        self, metric: str, low: float = -math.inf, high: float = math.inf, patience: int = 1, name: str | None = None
+    ):
         super().__init__(name)
         self.metric, self.low, self.high, self.patience = metric, low, high, patience
         self.outside = 0

@@ -1,4 +1,6 @@
-"""Vector environments. Every factory returns a gymnasium ``VectorEnv`` in
+"""Environments: the vector envs (here), Catch (catch.py) and the probe environments (probes.py).
+
+Every factory returns a gymnasium ``VectorEnv`` in
 SAME_STEP autoreset mode: when a sub-environment's episode ends, ``step``
 returns the first observation of the next episode in ``obs`` and the last
 observation of the finished one in ``info["final_obs"]`` (with
@@ -47,11 +49,11 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from hydra.utils import instantiate
 
 gym.register_envs(ale_py)
-gym.register("rl_lab/Catch-v0", entry_point="rl_lab.catch:CatchEnv")
+gym.register("rl_lab/Catch-v0", entry_point="rl_lab.envs.catch:CatchEnv")
 
 SAME_STEP = {"autoreset_mode": AutoresetMode.SAME_STEP}
 # env-config keys that describe the env (for the detectors) rather than build it
-ENV_METADATA = ("solved_return", "critic_fit_after", "learning_check")
+ENV_METADATA = ("name", "solved_return", "critic_fit_after", "learning_check")
 
 
 def make_envs(env_config: dict[str, Any], n_envs: int) -> VectorEnv:

@@ -12,9 +12,9 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 
-from rl_lab.a2c import Rollout
-from rl_lab.config import AgentConfig
-from rl_lab.models import MlpActorCritic, NatureCNN
+from rl_lab.agent.a2c import Rollout
+from rl_lab.agent.models import MlpActorCritic, NatureCNN
+from rl_lab.run.config import AgentConfig
 
 
 def sb3_a2c(env: VecEnv, hp: AgentConfig, policy: str, seed: int, optimizer: str) -> SB3A2C:

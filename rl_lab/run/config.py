@@ -9,15 +9,20 @@ field, the bad value and what is allowed.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+# conf/ ships inside the package as rl_lab.conf (pyproject.toml), so an installed rl-lab finds it too
+CONFIG_DIR = Path(importlib.import_module("rl_lab.conf").__file__).parent
+
 
 class ConfigError(ValueError):
-    """A configuration value is out of its valid range."""
+    """A configuration value is out of its valid range, or a setting names something that is not there."""
 
 
 def _require(condition: bool, name: str, value: Any, rule: str) -> None:
@@ -37,11 +42,6 @@ class AgentConfig:
     vf_coef: float = 0.5  # weight of the value loss in the loss
     max_grad_norm: float = 0.5  # global gradient-norm clip
     lr: float = 7e-4  # constant learning rate
-    # The acting forward pass (with autograd on) doubles as the training forward
-    # pass: parameters do not change during a rollout, so it is the same
-    # computation. Only valid for models that behave the same in train and eval
-    # mode; models with dropout or batch norm always re-run the forward in train mode.
-    reuse_acting_forward: bool = True
     n_timesteps: int = 500_000  # the zoo's training budget for this env; the default of total_steps
     model: Any = MISSING  # `_target_` config of the actor-critic network
     optimizer: Any = MISSING  # `_target_` config of a partial optimizer (lr is passed in)
@@ -59,7 +59,7 @@ class AgentConfig:
 
 @dataclass
 class DiagnosticsConfig:
-    """The instrument panel (rl_lab/diagnostics.py) and the detectors (rl_lab/detectors.py)."""
+    """The instrument panel (rl_lab/instruments/diagnostics.py) and the detectors (rl_lab/instruments/detectors.py)."""
 
     enabled: bool = True  # false: log losses and episode statistics only
     activation_samples: int = 16  # samples per batch whose activations are measured
@@ -69,10 +69,18 @@ class DiagnosticsConfig:
     detectors: Any = field(default_factory=dict)  # name -> `_target_` config of a Detector
 
     def __post_init__(self) -> None:
-        _require(self.on_divergence in ("stop", "continue"), "diagnostics.on_divergence", self.on_divergence,
-                 "valid choices are stop, continue")
-        _require(self.activation_samples >= 1, "diagnostics.activation_samples", self.activation_samples,
-                 "must be an integer >= 1")
+        _require(
+            self.on_divergence in ("stop", "continue"),
+            "diagnostics.on_divergence",
+            self.on_divergence,
+            "valid choices are stop, continue",
+        )
+        _require(
+            self.activation_samples >= 1,
+            "diagnostics.activation_samples",
+            self.activation_samples,
+            "must be an integer >= 1",
+        )
         _require(self.kl_samples >= 1, "diagnostics.kl_samples", self.kl_samples, "must be an integer >= 1")
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from rl_lab.run.config import ConfigError
+
 CHECKPOINT_NAME = "last.pt"
 
 
@@ -33,7 +35,14 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(run_dir: Path | str) -> dict[str, Any]:
+    """The run's last checkpoint; :class:`ConfigError` if it is missing or unreadable (e.g. truncated)."""
     path = checkpoint_path(run_dir)
-    if not path.exists():
-        raise FileNotFoundError(f"resume={str(run_dir)!r}: no checkpoint at {path}")
-    return torch.load(path, weights_only=True)
+    if not path.is_file():
+        raise ConfigError(f"resume={str(run_dir)!r} is invalid: the run has no checkpoint ({path})")
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception as error:  # torch raises several kinds for a damaged file
+        raise ConfigError(
+            f"resume={str(run_dir)!r} is invalid: its checkpoint {path} is unreadable "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no detail'})"
+        ) from None

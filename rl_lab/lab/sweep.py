@@ -1,0 +1,129 @@
+"""Sweeps: Hydra multiruns over bug x seed x dose, every job checked before any starts, and
+the reading of a sweep's runs back from their directories.
+
+    python -m rl_lab.train -m 'bug=glob(*,exclude=mystery)' seed=0,1,2 total_steps=100000 hydra/launcher=joblib
+    python -m rl_lab.train -m bug=off_by_one_frames bug.off_by_one_frames.dose=0,1,2,3,4 seed=0,1,2
+
+Hydra's sweeper composes every job's config before launching, so an unknown bug
+name fails at once. :class:`ValidateSweep` (a Hydra callback, ``conf/config.yaml``)
+also range-checks every job's config when the multirun starts (a dose outside the
+bug's range, ``agent.lr=-1``), so a mistyped sweep fails before any job runs,
+naming the job and the bad value. What a job does once it runs (skip when
+finished, resume when interrupted, record a failure and let the sweep go on) is in
+:func:`rl_lab.train.main`. :func:`load_sweep` reads every run of a sweep back from
+its own files (``config.yaml``, ``overrides.yaml``, ``summary.json``), which a resume never rewrites.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra import compose
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from rl_lab import bugs
+from rl_lab.run.config import ConfigError, to_settings
+from rl_lab.run.runlog import read_metrics
+
+CLEAN = "none"  # the bug name of the clean agent
+# overrides that say which job it is rather than the context it runs in
+_JOB_KEYS = ("bug", "env", "seed", "total_steps", "progress", "torch_threads", "device", "resume")
+
+
+def check_job_config(cfg: DictConfig) -> None:
+    """Raise :class:`ConfigError` if a composed job config would be refused by ``rl_lab.train``."""
+    job = cfg.copy()
+    with open_dict(job):
+        job.pop("hydra", None)
+    bugs.validate(to_settings(job).bug)
+
+
+def sweep_jobs(task_overrides: list[str]) -> list[list[str]]:
+    """The override list of every job a multirun with these command-line overrides launches."""
+    parsed = OverridesParser.create().parse_overrides(task_overrides)
+    return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+class ValidateSweep(Callback):
+    """Compose and range-check every job of a multirun before the first one launches."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        for job in sweep_jobs(list(config.hydra.overrides.task)):
+            try:
+                check_job_config(compose(config_name=config.hydra.job.config_name, overrides=job))
+            except ConfigError as error:
+                # SystemExit, not an Exception: Hydra turns a callback's exceptions into warnings
+                raise SystemExit(f"config error in sweep job [{' '.join(job)}]: {error}; no job was launched") from None
+
+
+# --- reading a sweep back -------------------------------------------------------------------------
+
+
+@dataclass
+class Job:
+    """One run of a sweep, read from its directory."""
+
+    path: Path
+    env: str
+    bug: str  # a bug's name, or "none"
+    dose: float  # 0 for the clean control
+    seed: int
+    context: tuple[str, ...]  # overrides the run needed beyond bug, env and seed (e.g. dropout)
+    summary: dict[str, Any] = field(repr=False)
+
+    @property
+    def default_dose(self) -> bool:
+        return self.bug == CLEAN or self.dose == float(bugs.registry()[self.bug].DOSE)
+
+    @property
+    def total_steps(self) -> int:
+        return int(self.summary["total_steps"])
+
+    @cached_property
+    def metrics(self) -> list[dict[str, float]]:
+        return read_metrics(self.path)
+
+    def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """Steps and values of one metric (points without it are skipped)."""
+        points = [(p["step"], p[key]) for p in self.metrics if key in p]
+        if not points:
+            return np.zeros(0), np.zeros(0)
+        steps, values = zip(*points, strict=True)
+        return np.asarray(steps, float), np.asarray(values, float)
+
+
+def read_job(path: Path) -> Job | None:
+    """A run of ``rl_lab.train`` read from its own files; None for a directory that holds none."""
+    config_file, overrides_file, summary_file = (path / n for n in ("config.yaml", "overrides.yaml", "summary.json"))
+    if not (config_file.exists() and overrides_file.exists() and summary_file.exists()):
+        return None
+    config = OmegaConf.load(config_file)
+    bug_config = OmegaConf.to_container(config.bug) if "bug" in config else None
+    if "name" not in config.get("env", {}) or not isinstance(bug_config, dict):
+        return None  # not a run of this version of rl_lab.train
+    name = next(iter(bug_config), CLEAN)
+    dose = float(bug_config[name]["dose"]) if bug_config else 0.0
+    if name != CLEAN and dose == 0.0:
+        name = CLEAN  # dose 0 is the clean agent
+    overrides = list(OmegaConf.load(overrides_file))
+    context = tuple(sorted(o for o in overrides if o.split("=", 1)[0].split(".")[0] not in _JOB_KEYS))
+    return Job(path, config.env.name, name, dose, int(config.seed), context, json.loads(summary_file.read_text()))
+
+
+def load_sweep(sweep_dir: Path) -> list[Job]:
+    """Every run directory of a sweep, in a stable order."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise FileNotFoundError(f"sweep directory {str(sweep_dir)!r} does not exist")
+    jobs = [job for path in sorted(sweep_dir.iterdir()) if path.is_dir() and (job := read_job(path))]
+    if not jobs:
+        raise FileNotFoundError(f"no runs (directories with config.yaml and summary.json) in {sweep_dir}")
+    return jobs

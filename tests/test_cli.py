@@ -1,0 +1,98 @@
+"""The commands' one idiom: --help is safe and useful, unknown settings are one-line errors,
+and rl-lab installed as a package (not editable) trains from any directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+COMMANDS = ["train", "probe", "atlas", "report", "check", "diagnose", "evaluate", "reveal", "bugs", "look"]
+
+
+def _cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_prints_usage_with_examples_and_does_nothing_else(tmp_path, command, flag):
+    done = _cli(f"rl_lab.{command}", flag, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "usage: python -m rl_lab." in done.stdout and f"python -m rl_lab.{command} " in done.stdout
+    assert len(done.stdout.splitlines()) < 40  # a usage text, not a config dump
+    assert list(tmp_path.iterdir()) == []  # no run, no directory, no log
+
+
+def test_train_help_lists_the_envs_it_can_run_and_not_the_atlas_tiers(tmp_path):
+    text = _cli("rl_lab.train", "--help", cwd=tmp_path).stdout
+    envs = sorted(p.stem for p in (REPO / "conf" / "env").glob("*.yaml"))
+    assert f"env={'|'.join(envs)}" in text
+    assert "tier" not in text and "atlas" not in text
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "message"),
+    [
+        ("atlas", ["tier=fast", "sweep_dir=/tmp/x"], "unknown setting 'sweep_dir': valid settings are tier, out"),
+        ("atlas", ["tier=slow"], "tier='slow' is invalid: valid choices are ci, fast, pong"),
+        ("atlas", ["seeds=abc"], "seeds=abc is invalid: seeds must be a list[int]"),
+        ("check", [], "sweep is required"),
+        ("check", ["multirun/x", "max_fpr=2"], "max_fpr=2.0 is invalid: must lie in [0, 1]"),
+        ("report", ["a", "b"], "unexpected word 'b'"),
+        ("diagnose", ["RUN", "top=0"], "top=0 is invalid"),
+        ("evaluate", ["run=RUN"], "is invalid: not a run directory"),
+        ("reveal", ["RUN"], "no run"),
+        ("bugs", ["show", "nope"], "name='nope' is invalid: valid choices are bad_learning_rate"),
+        ("look", ["RUN", "colour=red"], "unknown setting 'colour'"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it_and_what_is_allowed(tmp_path, command, args, message):
+    args = [a.replace("RUN", str(tmp_path)) for a in args]
+    done = _cli(f"rl_lab.{command}", *args, cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"rl_lab.{command}: error: ") and message in lines[0], done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_non_editable_install_trains_from_another_directory(tmp_path):
+    """pip install (not editable) puts conf/ and bugs/ inside rl_lab and nothing named bugs at the top."""
+    source, target = tmp_path / "source", tmp_path / "site"
+    source.mkdir()
+    for part in ("pyproject.toml", "README.md", "rl_lab", "bugs", "conf"):  # built from a copy: no build/ here
+        if (REPO / part).is_dir():
+            shutil.copytree(REPO / part, source / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(REPO / part, source / part)
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target)]
+    subprocess.run([*pip, str(source)], check=True, capture_output=True)
+    assert (target / "rl_lab" / "conf" / "config.yaml").is_file() and (
+        target / "rl_lab" / "bugs" / "sign_flip.py"
+    ).is_file()
+    assert not (target / "bugs").exists() and not (target / "conf").exists()
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(target)}  # the installed copy first, ahead of the checkout's editable one
+    where = _cli("rl_lab.bugs", "list", cwd=work, env=env)
+    assert "sign_flip" in where.stdout, where.stderr
+    done = _cli("rl_lab.train", "total_steps=400", "progress=false", "bug=sign_flip", cwd=work, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "finished: 400 steps" in done.stdout
+    run_dirs = list((work / "runs" / "cartpole").iterdir())
+    assert len(run_dirs) == 1 and (run_dirs[0] / "summary.json").is_file()
+    located = _cli("rl_lab.look", str(run_dirs[0]), "series=list", cwd=work, env=env)
+    assert "charts/return_last100" in located.stdout
+    imported = subprocess.run(
+        [sys.executable, "-c", "import rl_lab; print(rl_lab.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env=env,
+    )
+    assert imported.stdout.startswith(str(target))
