@@ -19,6 +19,7 @@ of the difference of means. Writes ``<out>/curves.csv``, ``<out>/curves.png`` an
 from __future__ import annotations
 
 import csv
+import math
 import platform
 import sys
 import tempfile
@@ -122,7 +123,9 @@ def compare(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> dict[str,
         p = 1.0 if a.mean() == b.mean() else 0.0  # Welch is undefined; the seeds agree exactly or not at all
     else:
         p = stats.ttest_ind(a, b, equal_var=False).pvalue
-    if a.std() == 0 and b.std() == 0:  # every resample gives the same difference; BCa is undefined there
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):  # a diverged run: no interval
+        low = high = math.nan
+    elif a.std() == 0 and b.std() == 0:  # every resample gives the same difference; BCa is undefined there
         low = high = a.mean() - b.mean()
     else:  # scipy's bias-corrected and accelerated bootstrap, each side resampled on its own
         interval = stats.bootstrap(
