@@ -185,3 +185,36 @@ def test_detector_state_round_trips():
     assert [first.observe(i, p) for i, p in enumerate(points[100:])] == [
         second.observe(i, p) for i, p in enumerate(points[100:])
     ]
+
+
+def test_no_learning_is_judged_once_at_its_step():
+    learned_then_dipped = _with(HEALTHY, "charts/return_last100", np.r_[np.full(160, 100.0), np.full(140, 10.0)])
+    assert _first_firing(NoLearning(by_step=150, min_return=50.0), learned_then_dipped) is None
+    no_return_yet = [
+        {k: v for k, v in p.items() if k != "charts/return_last100"} if i == 150 else p
+        for i, p in enumerate(_with(HEALTHY, "charts/return_last100", np.full(N, 20.0)))
+    ]
+    assert _first_firing(NoLearning(by_step=150, min_return=50.0), no_return_yet) is None  # no verdict, no guess
+
+
+PANEL_OFF = ("value/values_min", "value/values_max", "value/returns_min", "value/returns_max")
+
+
+@pytest.mark.parametrize(
+    ("detector", "metric", "values"),
+    [
+        (LossExplosion(), "losses/value", np.full(N, 50.0)),  # a loss of 50 against no known return scale
+        (ValueDivergence(), "value/explained_variance", np.full(N, 0.5)),
+    ],
+)
+def test_scale_rules_give_no_verdict_when_the_panel_is_off(detector, metric, values):
+    """With diagnostics.enabled=false the returns' and values' ranges are not logged: missing is not 0."""
+    points = [{k: v for k, v in p.items() if k not in PANEL_OFF} for p in _with(HEALTHY, metric, values)]
+    points = [{**p, "value/values_max": 100.0} if isinstance(detector, ValueDivergence) else p for p in points]
+    assert _first_firing(detector, points) is None
+
+
+def test_a_detector_loads_the_state_of_an_older_version():
+    detector = NoLearning(by_step=150, min_return=50.0)
+    detector.load_state_dict({"name": "no_learning", "active": False, "by_step": 150, "min_return": 50.0, "step": 4})
+    assert detector.by_step == 150 and not detector.judged

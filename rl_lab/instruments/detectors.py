@@ -63,6 +63,8 @@ class Detector:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for key, value in state.items():
+            if not hasattr(self, key):
+                continue  # a field an older version kept (a checkpoint written before it was dropped)
             current = getattr(self, key)
             setattr(self, key, deque(value, maxlen=current.maxlen) if isinstance(current, deque) else value)
 
@@ -124,9 +126,9 @@ class LossExplosion(Detector):
 
     def check(self, scalars):
         loss = scalars.get(self.metric)
-        if loss is None or not math.isfinite(loss):
-            return None
-        scale = max(abs(scalars.get("value/returns_min", 0.0)), abs(scalars.get("value/returns_max", 0.0))) + 1.0
+        if loss is None or not math.isfinite(loss) or not {"value/returns_min", "value/returns_max"} <= set(scalars):
+            return None  # no verdict without the returns' scale (the panel off logs the loss alone)
+        scale = max(abs(scalars["value/returns_min"]), abs(scalars["value/returns_max"])) + 1.0
         ratio = loss / scale**2
         self.above = self.above + 1 if ratio > self.factor else 0
         if self.above >= self.patience:
@@ -218,8 +220,11 @@ class ValueDivergence(_Windowed):
                     self.ev_floor,
                     (f"median explained variance {median:.3g} over {len(self.history)} points"),
                 )
-        values = max(abs(scalars.get("value/values_min", 0.0)), abs(scalars.get("value/values_max", 0.0)))
-        returns = max(abs(scalars.get("value/returns_min", 0.0)), abs(scalars.get("value/returns_max", 0.0)))
+        needed = {"value/values_min", "value/values_max", "value/returns_min", "value/returns_max"}
+        if not needed <= set(scalars):
+            return None  # no verdict on the scales without them (the panel off logs none)
+        values = max(abs(scalars["value/values_min"]), abs(scalars["value/values_max"]))
+        returns = max(abs(scalars["value/returns_min"]), abs(scalars["value/returns_max"]))
         threshold = self.scale_factor * (returns + 1.0)
         if values > threshold:
             return values, threshold, f"|value| {values:.3g} > {self.scale_factor:g} x (|return| + 1)"
@@ -346,7 +351,8 @@ class CriticFit(_Windowed):
 class NoLearning(Detector):
     """Not learning at all: at ``by_step`` agent steps the return (last 100 episodes) is still below
     ``min_return``, a level every clean seed passes by then (per environment: ``env.learning_check``;
-    None turns it off)."""
+    None turns it off). Judged once, at the first log point at or after ``by_step``: a later dip of
+    a run that had learned is not this detector's to judge. No return logged then: no verdict."""
 
     kind = LEARNING
     metric = "charts/return_last100"
@@ -354,19 +360,19 @@ class NoLearning(Detector):
     def __init__(self, by_step: int | None = None, min_return: float | None = None, name: str | None = None):
         super().__init__(name)
         self.by_step, self.min_return = by_step, min_return
-        self.step = 0
+        self.judged = False
+        self.verdict: tuple[float, float, str] | None = None
 
     def observe(self, step: int, scalars: dict[str, float]) -> Event | None:
-        self.step = step
+        if self.by_step is not None and step >= self.by_step and not self.judged:
+            self.judged = True
+            value = scalars.get(self.metric)
+            if value is not None and math.isfinite(value) and value < self.min_return:
+                self.verdict = (value, self.min_return, f"return {value:.3g} < {self.min_return:g} at step {step:,}")
         return super().observe(step, scalars)
 
     def check(self, scalars):
-        value = scalars.get(self.metric)
-        if self.by_step is None or self.step < self.by_step or value is None or not math.isfinite(value):
-            return None
-        if value < self.min_return:
-            return value, self.min_return, f"return {value:.3g} < {self.min_return:g} at step {self.step:,}"
-        return None
+        return self.verdict
 
 
 class RangeCheck(Detector):
