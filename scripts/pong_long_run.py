@@ -1,20 +1,29 @@
-"""The long Pong run, as one resumable command: start it, or continue it, for a wall-clock budget.
+"""The long Pong runs, as one resumable command: start one, or continue it, for a wall-clock budget.
 
-    python scripts/pong_long_run.py minutes=60               # this machine: start or continue runs/pong_long
-    python scripts/pong_long_run.py minutes=600 device=cuda  # on a GPU machine (copy runs/pong_long there and back)
-    python scripts/pong_long_run.py minutes=0                # only evaluate and write the results again
+    python scripts/pong_long_run.py minutes=60                          # the clean run: start or continue
+    python scripts/pong_long_run.py run=off_by_one_frames minutes=60    # Elhage's bug (k = 1), same seed
+    python scripts/pong_long_run.py minutes=600 device=cuda             # on a GPU machine
+    python scripts/pong_long_run.py minutes=0                           # only evaluate and write the results again
 
-The run's state travels between machines and sessions as one file, ``state`` (default
-``results/known_result/pong/long_run_state.tar.gz``: the run directory without TensorBoard's
-events, about 20 MB, replaced each time): it is unpacked when ``run_dir`` holds no checkpoint,
-and written again after every training session.
+Runs (``run=``), both ``env=pong seed=0`` with the zoo's Atari hyperparameters and a 10M-step budget:
 
-Trains ``python -m rl_lab.train env=pong`` (the zoo's Atari hyperparameters, 10M-step
-budget) in ``run_dir``; if the directory holds a checkpoint it resumes from it. After
-``minutes`` it interrupts the run (Ctrl-C: the run writes its checkpoint and summary),
-evaluates the last checkpoint with ``rl_lab.evaluate`` (stochastic and deterministic
-policy), and writes ``results/known_result/pong/``: the training curve (CSV, PNG) against
-the published references, and ``long_run.md`` naming the horizon actually reached.
+``clean``              ``runs/pong_long``; writes ``results/known_result/pong/long_run.{md,csv,png}``,
+                       the trained agent (``agent/``: config.yaml and weights.pt, loadable with
+                       ``python -m rl_lab.evaluate results/known_result/pong/agent``), its
+                       evaluation (``agent/eval.json``) and a clip of it playing (``agent_playing.gif``).
+``off_by_one_frames``  ``runs/pong_off_by_one``, ``bug=off_by_one_frames``; writes
+                       ``results/known_result/pong/off_by_one.{md,csv,png}``: its curve against the
+                       clean run's, every detector's first firing, its divergence step, and the first
+                       step at which its return is significantly below the clean run's.
+
+A run's state travels between machines and sessions as one file (``<run dir name>_state.tar.gz``
+in ``results/known_result/pong/``, ``long_run_state.tar.gz`` for the clean run: the run
+directory without TensorBoard's events, about 15 MB, replaced each time). It is unpacked when
+the run directory holds no checkpoint, and written again after every training session.
+
+Trains with ``python -m rl_lab.train``; if the run directory holds a checkpoint it resumes from
+it. After ``minutes`` it interrupts the run (SIGTERM: the run writes its checkpoint and summary)
+and writes the results for the horizon actually reached.
 """
 
 from __future__ import annotations
@@ -26,33 +35,45 @@ import subprocess
 import sys
 import tarfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
 from omegaconf import OmegaConf
+from scipy import stats
 
-from rl_lab.run.checkpoint import checkpoint_path
-from rl_lab.run.evaluation import evaluate
-from rl_lab.run.runlog import read_metrics
+from rl_lab.run.checkpoint import checkpoint_path, export_weights
+from rl_lab.run.evaluation import evaluate, record
+from rl_lab.run.runlog import FINAL_RETURN_WINDOW, read_events, read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "results" / "known_result" / "pong"
 # openai baselines' a2c on Pong (6 runs): crosses 0 near 3.1M steps, +10 near 4M, +18 near 7.8M
 BASELINES_A2C = [(3_100_000, 0.0), (4_000_000, 10.0), (7_800_000, 18.0)]
 ZOO_A2C = (10_000_000, 17.29, 3.21)  # rl-baselines3-zoo benchmark: mean +- std, stochastic evaluation
+ALPHA = 0.01  # one-sided Welch test of the last 100 episodes, bug against clean, at each log point
 
 
-def train_for(run_dir: Path, minutes: float, device: str) -> None:
+@dataclass(frozen=True)
+class LongRun:
+    run_dir: str
+    state: str
+    overrides: tuple[str, ...]
+
+
+RUNS = {
+    "clean": LongRun("runs/pong_long", "long_run_state.tar.gz", ()),
+    "off_by_one_frames": LongRun("runs/pong_off_by_one", "off_by_one_state.tar.gz", ("bug=off_by_one_frames",)),
+}
+
+
+def train_for(run: LongRun, run_dir: Path, minutes: float, device: str) -> None:
     if checkpoint_path(run_dir).exists():
         command = ["-m", "rl_lab.train", f"resume={run_dir}", "progress=false"]
     else:
-        command = [
-            "-m",
-            "rl_lab.train",
-            "env=pong",
-            "seed=0",
-            f"device={device}",
-            "progress=false",
-            f"hydra.run.dir={run_dir}",
-        ]
+        command = ["-m", "rl_lab.train", "env=pong", "seed=0", f"device={device}", "progress=false"]
+        command += [*run.overrides, f"hydra.run.dir={run_dir}"]
     process = subprocess.Popen([sys.executable, *command], cwd=ROOT)
     try:
         process.wait(timeout=minutes * 60)
@@ -79,88 +100,187 @@ def unpack(state: Path, run_dir: Path) -> None:
         tar.extractall(run_dir, filter="data")
 
 
-def main() -> None:
-    args = OmegaConf.merge(
-        OmegaConf.create(
-            {
-                "minutes": 60.0,
-                "run_dir": "runs/pong_long",
-                "device": "cpu",
-                "episodes": 16,
-                "state": "results/known_result/pong/long_run_state.tar.gz",
-            }
-        ),
-        OmegaConf.from_cli(),
-    )
-    run_dir, state = (ROOT / args.run_dir).resolve(), ROOT / args.state
-    if not checkpoint_path(run_dir).exists() and state.exists():
-        unpack(state, run_dir)
-        print(f"unpacked {state} into {run_dir}")
-    if args.minutes > 0:
-        train_for(run_dir, args.minutes, args.device)
-        pack(run_dir, state)
-        print(f"run state: {state} ({state.stat().st_size / 2**20:.1f} MB)")
-    if not checkpoint_path(run_dir).exists():
-        raise SystemExit(f"run_dir={str(run_dir)!r} holds no checkpoint: run with minutes > 0 first")
-    summary = json.loads((run_dir / "summary.json").read_text())
-    started = time.perf_counter()
-    result = evaluate(run_dir, args.episodes)
-    eval_wall = time.perf_counter() - started
-    points = [(p["step"], p["charts/return_last100"]) for p in read_metrics(run_dir) if "charts/return_last100" in p]
+def curve(run_dir: Path) -> list[tuple[int, float]]:
+    return [(p["step"], p["charts/return_last100"]) for p in read_metrics(run_dir) if "charts/return_last100" in p]
 
-    out = ROOT / "results" / "known_result" / "pong"
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "long_run.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["step", "return_last100"])
-        writer.writerows(points[:: max(1, len(points) // 500)])
-    _plot(points, out / "long_run.png")
-    stochastic, deterministic = result["stochastic"], result["deterministic"]
+
+def horizon_line(summary: dict) -> str:
     reached = summary["steps"]
-    lines = [
-        "# The long Pong run: rl-lab A2C on ale-py's vector env (`env=pong`)",
-        "",
-        f"Command: `python scripts/pong_long_run.py minutes=...` (resumable; run directory `{args.run_dir}`)",
-        "",
+    return (
         f"**Horizon reached: {reached:,} of {summary['total_steps']:,} agent steps** "
-        f"({reached / summary['total_steps']:.1%}), {summary['wall_time_s'] / 3600:.2f} h of training wall time, "
-        f"status `{summary['status']}`, device `{args.device}`.",
+        f"({reached / summary['total_steps']:.1%}), {summary['wall_time_s'] / 3600:.2f} h of training wall time "
+        f"({reached / summary['wall_time_s']:.0f} steps/s on average over its sessions, which shared the machine's "
+        f"2 cores with other work), status `{summary['status']}`."
+    )
+
+
+def write_curve_csv(path: Path, columns: dict[str, list[tuple[int, float]]]) -> None:
+    steps = sorted({s for points in columns.values() for s, _ in points})
+    steps = steps[:: max(1, len(steps) // 500)]
+    lookup = {name: dict(points) for name, points in columns.items()}
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["step", *columns])
+        writer.writerows([s, *(lookup[name].get(s, "") for name in columns)] for s in steps)
+
+
+def report_clean(run_dir: Path, episodes: int, device: str) -> list[str]:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    agent_dir = OUT / "agent"
+    export_weights(run_dir, agent_dir)
+    started = time.perf_counter()
+    result = evaluate(agent_dir, episodes)
+    eval_wall = time.perf_counter() - started
+    clip = record(agent_dir, OUT / "agent_playing.gif", steps=600)
+    points = curve(run_dir)
+    write_curve_csv(OUT / "long_run.csv", {"return_last100": points})
+    _plot({"rl-lab, seed 0 (training episodes)": points}, OUT / "long_run.png", "the long run")
+    stochastic, deterministic = result["stochastic"], result["deterministic"]
+    size = (agent_dir / "weights.pt").stat().st_size / 2**20
+    return [
+        "# The long Pong run: rl-lab A2C on ale-py's vector env (`env=pong seed=0`)",
         "",
-        f"Training return (mean of the last 100 episodes) at {reached:,} steps: {summary['final_return']:.2f}; "
-        f"best {summary['best_return']:.2f}.",
-        f"Evaluation of the last checkpoint, {args.episodes} episodes each ({eval_wall:.0f} s): "
-        f"stochastic {stochastic['mean']:.2f} +- {stochastic['std']:.2f}, "
-        f"deterministic {deterministic['mean']:.2f} +- {deterministic['std']:.2f}.",
+        "Command: `python scripts/pong_long_run.py minutes=...` (resumable; run directory `runs/pong_long`)",
         "",
-        "Published references (not reached unless the horizon above says so): openai baselines' a2c "
-        "crosses 0 near 3.1M steps, +10 near 4M, +18 near 7.8M; rl-baselines3-zoo's a2c scores "
-        f"{ZOO_A2C[1]} +- {ZOO_A2C[2]} after 10M steps (stochastic evaluation).",
+        horizon_line(summary) + f" Device `{device}`.",
+        "",
+        f"Training return (mean of the last 100 episodes) at {summary['steps']:,} steps: "
+        f"{summary['final_return']:.2f}; best {summary['best_return']:.2f}.",
+        f"Evaluation of the final weights, {episodes} whole episodes per mode, seed 10000 ({eval_wall:.0f} s): "
+        f"**stochastic {stochastic['mean']:.2f} +- {stochastic['std']:.2f}**, "
+        f"deterministic {deterministic['mean']:.2f} +- {deterministic['std']:.2f} (mean +- std over episodes).",
+        f"Detector events of the clean run: {_events_line(run_dir)}.",
+        "",
+        "Published references: openai baselines' a2c crosses 0 near 3.1M steps, +10 near 4M, +18 near 7.8M; "
+        f"rl-baselines3-zoo's a2c scores {ZOO_A2C[1]} +- {ZOO_A2C[2]} after 10M steps (stochastic evaluation).",
+        "",
+        f"The trained agent: `agent/` (config.yaml and weights.pt, {size:.1f} MB, step {clip['step']:,}); "
+        "`python -m rl_lab.evaluate results/known_result/pong/agent episodes=64` plays it, "
+        f"and `agent_playing.gif` shows {clip['steps']} agent steps of it (points {clip['score']:+.0f} in the clip).",
         "",
         "Curve: `long_run.csv`, `long_run.png` (the references drawn as points).",
     ]
-    (out / "long_run.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
 
 
-def _plot(points: list[tuple[int, float]], path: Path) -> None:
+def _events_line(run_dir: Path) -> str:
+    events = read_events(run_dir)
+    return ", ".join(f"`{e['detector']}` ({e['kind']}) at {e['step']:,}" for e in events) or "none"
+
+
+def episode_windows(run_dir: Path) -> dict[int, np.ndarray]:
+    """For each log point: the returns of the last 100 episodes then (from the checkpoint's episode record)."""
+    record_ = torch.load(checkpoint_path(run_dir), weights_only=True)["log"]["episode_returns"]
+    returns = np.asarray(record_, dtype=float)
+    out = {}
+    for point in read_metrics(run_dir):
+        n = int(point.get("charts/episodes", 0))
+        if n >= FINAL_RETURN_WINDOW:
+            out[point["step"]] = returns[n - FINAL_RETURN_WINDOW : n]
+    return out
+
+
+def report_off_by_one(run_dir: Path, clean_dir: Path) -> list[str]:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    bug, clean = curve(run_dir), curve(clean_dir)
+    bug_windows, clean_windows = episode_windows(run_dir), episode_windows(clean_dir)
+    below = [
+        step
+        for step in sorted(bug_windows)
+        if step in clean_windows
+        and stats.ttest_ind(bug_windows[step], clean_windows[step], equal_var=False, alternative="less").pvalue < ALPHA
+    ]
+    tested = [s for s in sorted(bug_windows) if s in clean_windows]
+    stays_from = next((s for s in tested if all(t in set(below) for t in tested if t >= s)), None)
+    write_curve_csv(OUT / "off_by_one.csv", {"clean": clean, "off_by_one_frames": bug})
+    _plot(
+        {"clean, seed 0": clean, "bug=off_by_one_frames (k = 1), seed 0": bug},
+        OUT / "off_by_one.png",
+        "Elhage's off-by-one frames at Pong scale",
+        events=read_events(run_dir),
+    )
+    firsts: dict[str, dict] = {}
+    for e in read_events(run_dir):
+        firsts.setdefault(e["detector"], e)
+    rows = [f"| `{name}` | {e['kind']} | {e['step']:,} | {e['message']} |" for name, e in firsts.items()]
+    clean_at = dict(clean)
+    reached = summary["steps"]
+    return [
+        "# Elhage's bug at Pong scale: `bug=off_by_one_frames` (k = 1) against the clean run",
+        "",
+        "Command: `python scripts/pong_long_run.py run=off_by_one_frames minutes=...` "
+        "(resumable; run directory `runs/pong_off_by_one`; both runs `env=pong seed=0`)",
+        "",
+        horizon_line(summary),
+        "",
+        f"Training return (last 100 episodes) at {reached:,} steps: {summary['final_return']:.2f} "
+        f"(best {summary['best_return']:.2f}); the clean run at the same step: "
+        f"{clean_at.get(bug[-1][0], float('nan')) if bug else float('nan'):.2f}.",
+        f"Divergence step (first divergence-class event): {summary['divergence_step']}.",
+        f"Return significantly below the clean run's (one-sided Welch test of the last 100 episodes at each "
+        f"log point, p < {ALPHA}; {len(tested):,} log points tested, so expect a few chance hits): first at "
+        f"{below[0] if below else 'never'}, and at every log point from {stays_from if stays_from else 'never'} "
+        f"to the horizon ({len(below):,} points in all).",
+        "",
+        "First firing of each detector:",
+        "",
+        "| detector | kind | step | message |",
+        "|---|---|---|---|",
+        *(rows or ["| (none) | | | |"]),
+        "",
+        "Curve: `off_by_one.csv`, `off_by_one.png` (the bug's detector firings marked).",
+    ]
+
+
+def _plot(curves: dict[str, list[tuple[int, float]]], path: Path, title: str, events: list | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    if points:
-        ax.plot(*zip(*points, strict=True), label="rl-lab, seed 0 (training episodes)")
+    for label, points in curves.items():
+        if points:
+            ax.plot(*zip(*points, strict=True), label=label)
     ax.plot(*zip(*BASELINES_A2C, strict=True), "o", color="tab:green", label="openai baselines a2c (its curve)")
     ax.errorbar([ZOO_A2C[0]], [ZOO_A2C[1]], yerr=[ZOO_A2C[2]], fmt="s", color="tab:red", label="zoo a2c at 10M")
+    for e in events or []:
+        ax.axvline(e["step"], color="tab:purple", alpha=0.3, lw=0.8)
     ax.set_xlabel("agent steps")
     ax.set_ylabel("mean return, last 100 episodes")
     ax.set_ylim(-21.5, 21.5)
-    ax.set_title("A2C on Pong: the long run against published references")
-    ax.legend(loc="lower right")
+    ax.set_title(f"A2C on Pong: {title}")
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def main() -> None:
+    args = OmegaConf.merge(
+        OmegaConf.create({"run": "clean", "minutes": 60.0, "device": "cpu", "episodes": 64}), OmegaConf.from_cli()
+    )
+    if args.run not in RUNS:
+        raise SystemExit(f"run={args.run!r} is invalid: valid choices are {', '.join(RUNS)}")
+    run = RUNS[args.run]
+    run_dir, state = ROOT / run.run_dir, OUT / run.state
+    if not checkpoint_path(run_dir).exists() and state.exists():
+        unpack(state, run_dir)
+        print(f"unpacked {state} into {run_dir}")
+    if args.minutes > 0:
+        train_for(run, run_dir, args.minutes, args.device)
+        pack(run_dir, state)
+        print(f"run state: {state} ({state.stat().st_size / 2**20:.1f} MB)")
+    if not checkpoint_path(run_dir).exists():
+        raise SystemExit(f"{run.run_dir} holds no checkpoint: run with minutes > 0 first")
+    if args.run == "clean":
+        lines, name = report_clean(run_dir, args.episodes, args.device), "long_run.md"
+    else:
+        clean_dir = ROOT / RUNS["clean"].run_dir
+        if not checkpoint_path(clean_dir).exists():
+            unpack(OUT / RUNS["clean"].state, clean_dir)
+        lines, name = report_off_by_one(run_dir, clean_dir), "off_by_one.md"
+    (OUT / name).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
 from hydra import compose, initialize_config_dir
+from PIL import Image
 
+from rl_lab.run.checkpoint import export_weights
 from rl_lab.run.config import CONFIG_DIR
 from rl_lab.run.evaluation import evaluate
 from rl_lab.run.training import prepare_run, train
@@ -54,3 +57,45 @@ def test_evaluate_cli_prints_both_modes(tmp_path):
     assert (
         "stochastic" in done.stdout and "deterministic" in done.stdout and "over 2 episodes (step 4000)" in done.stdout
     )
+
+
+def test_an_exported_agent_evaluates_as_its_run(tmp_path):
+    run_dir = _short_run(tmp_path)
+    weights = export_weights(run_dir, tmp_path / "agent")
+    assert sorted(p.name for p in weights.parent.iterdir()) == ["config.yaml", "weights.pt"]
+    assert set(torch.load(weights, weights_only=True)) == {"model", "step"}
+    assert evaluate(tmp_path / "agent", episodes=3, seed=5) == evaluate(run_dir, episodes=3, seed=5)
+
+
+def test_evaluate_writes_a_gif_of_an_image_agent_and_refuses_one_without_images(tmp_path):
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["progress=false", "env=catch", "total_steps=2000"])
+    catch_run = tmp_path / "catch"
+    train(prepare_run(cfg, catch_run), catch_run)
+    gif = tmp_path / "clip" / "catch.gif"
+    done = subprocess.run(
+        [sys.executable, "-m", "rl_lab.evaluate", str(catch_run), "episodes=0", f"gif={gif}", "gif_steps=25"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    with Image.open(gif) as image:
+        assert image.n_frames == 25
+    cartpole_run = _short_run(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "rl_lab.evaluate", str(cartpole_run), f"gif={tmp_path / 'no.gif'}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "gif=" in done.stderr and "not images" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_evaluate_refuses_nothing_to_do(tmp_path):
+    run_dir = _short_run(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "rl_lab.evaluate", str(run_dir), "episodes=0"], cwd=REPO, capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "episodes=0 is invalid" in done.stderr

@@ -6,11 +6,16 @@ torch's random state, the loop's current observation and running episode
 statistics, the run log's episode record, and (where the environment allows,
 see :func:`rl_lab.envs.env_state`) the environments' own state. It is written
 to a temporary file and renamed, so ``last.pt`` is always a whole checkpoint.
+
+A trained agent travels without its training state as an *exported agent*: a directory with
+the run's ``config.yaml`` and ``weights.pt`` (the network's state_dict and its step, a few MB
+for NatureCNN), written by :func:`export_weights`. ``rl_lab.evaluate`` reads either.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +24,7 @@ import torch
 from rl_lab.run.config import ConfigError
 
 CHECKPOINT_NAME = "last.pt"
+WEIGHTS_NAME = "weights.pt"
 
 
 def checkpoint_path(run_dir: Path | str) -> Path:
@@ -46,3 +52,29 @@ def load_checkpoint(run_dir: Path | str) -> dict[str, Any]:
             f"resume={str(run_dir)!r} is invalid: its checkpoint {path} is unreadable "
             f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no detail'})"
         ) from None
+
+
+def export_weights(run_dir: Path | str, out_dir: Path | str) -> Path:
+    """Write the run's network (its last checkpoint's) and config as an exported agent in ``out_dir``."""
+    checkpoint = load_checkpoint(run_dir)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(run_dir) / "config.yaml", out_dir / "config.yaml")
+    path = out_dir / WEIGHTS_NAME
+    torch.save({"model": checkpoint["model"], "step": checkpoint["step"]}, path.with_suffix(".tmp"))
+    os.replace(path.with_suffix(".tmp"), path)
+    return path
+
+
+def has_weights(run_dir: Path | str) -> bool:
+    """A run directory with a checkpoint, or an exported agent."""
+    return (Path(run_dir) / WEIGHTS_NAME).is_file() or checkpoint_path(run_dir).is_file()
+
+
+def load_weights(run_dir: Path | str) -> dict[str, Any]:
+    """``{"model": state_dict, "step": int}`` of an exported agent, else of the run's last checkpoint."""
+    path = Path(run_dir) / WEIGHTS_NAME
+    if path.is_file():
+        return torch.load(path, weights_only=True)
+    checkpoint = load_checkpoint(run_dir)
+    return {"model": checkpoint["model"], "step": checkpoint["step"]}
