@@ -3,11 +3,17 @@
     python -m rl_lab.train -m env=cartpole,catch 'seed=range(100,110)' total_steps=20000 \\
         progress=false torch_threads=1 hydra/launcher=joblib hydra.sweep.dir=multirun/calibration
     python scripts/calibrate_env_checks.py multirun/calibration
+    python scripts/calibrate_env_checks.py runs/pong_long          # the long clean Pong run
 
-For each environment with a ``learning_check`` or ``critic_fit_after``, prints every clean seed's
-return at ``learning_check.by_step`` and its median explained variance over the 10 log points
-from ``critic_fit_after`` (what ``NoLearning`` and ``CriticFit`` judge), against the configured
-levels. Seeds 100-109 are kept apart from the atlas's seeds 0-9, which then test the settings.
+Takes sweep directories or run directories. For every clean run, per environment, prints what
+the env-scaled detectors judge, against the configured levels: the return at
+``learning_check.by_step`` (``NoLearning``) and the step it first reached ``min_return``; the
+median explained variance over the ``critic_fit`` window from ``critic_fit_after``
+(``CriticFit``); the smallest change of the return over any ``plateau_window`` below the solved
+level, as a fraction of the width of ``return_range`` (``Plateau``). Then it replays the run's
+log points through the current default detectors of its env (``rl_lab.instruments.detectors.replay``:
+exactly the events a run with today's settings would raise) and lists them.
+Seeds 100-109 are kept apart from the atlas's seeds 0-9, which then test the settings.
 """
 
 from __future__ import annotations
@@ -17,45 +23,72 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
 
-from rl_lab.lab.sweep import CLEAN, load_sweep
+from rl_lab.instruments.detectors import replay
+from rl_lab.lab.sweep import CLEAN, Job, load_sweep, read_job
+from rl_lab.run.runlog import read_metrics
+from rl_lab.run.training import build_detectors, compose_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+
+def clean_runs(paths: list[str]) -> list[Job]:
+    jobs = []
+    for path in map(Path, paths):
+        jobs += [read_job(path)] if (path / "config.yaml").exists() else load_sweep(path)
+    return [j for j in jobs if j.bug == CLEAN and not j.context]
+
+
+def smallest_change(steps: np.ndarray, values: np.ndarray, window: int, below: float) -> tuple[float, int] | None:
+    """The least (max - min) of the return over any ``window`` steps that end below ``below``, and where."""
+    best = None
+    for i in np.nonzero((steps - steps[0] >= window) & (values < below))[0]:
+        inside = values[np.searchsorted(steps, steps[i] - window, side="right") - 1 : i + 1]
+        change = float(inside.max() - inside.min())
+        best = (change, int(steps[i])) if best is None or change < best[0] else best
+    return best
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
+    if not argv:
         print(__doc__, file=sys.stderr)
         return 2
-    jobs = [j for j in load_sweep(Path(argv[0])) if j.bug == CLEAN and not j.context]
+    jobs = clean_runs(argv)
     for env in sorted({j.env for j in jobs}):
-        settings = OmegaConf.load(ROOT / "conf" / "env" / f"{env}.yaml")
+        settings = compose_settings([f"env={env}"])
+        checks, detectors = settings.env, settings.diagnostics.detectors
         runs = sorted((j for j in jobs if j.env == env), key=lambda j: j.seed)
-        print(f"{env}: {len(runs)} clean seeds ({', '.join(str(j.seed) for j in runs)})")
-        check = settings.get("learning_check")
-        if check:
-            returns = []
-            for job in runs:
-                steps, values = job.series("charts/return_last100")
-                returns.append(float(values[steps <= check.by_step][-1]))
-            print(
-                f"  return at step {check.by_step:,}: {min(returns):.3g} to {max(returns):.3g} "
-                f"(median {statistics.median(returns):.3g}); no_learning fires below {check.min_return:g}"
-            )
-        after = settings.get("critic_fit_after")
+        print(f"{env}: {len(runs)} clean run(s), seeds {', '.join(str(j.seed) for j in runs)}")
+        returns = [j.series("charts/return_last100") for j in runs]
+        check = checks.get("learning_check") or {}
+        if check.get("by_step") is not None:
+            by, level = check["by_step"], check["min_return"]
+            at = [float(v[s <= by][-1]) for s, v in returns if (s <= by).any()]
+            reached = [int(s[v >= level][0]) if (v >= level).any() else None for s, v in returns]
+            print(f"  return at step {by:,}: {min(at):.3g} to {max(at):.3g} (median {statistics.median(at):.3g})")
+            print(f"  first at or above {level:g} at steps {reached}; no_learning fires below {level:g} at {by:,}")
+        after, fit = checks.get("critic_fit_after"), detectors["critic_fit"]
         if after is not None:
             medians = []
             for job in runs:
                 steps, values = job.series("value/explained_variance")
-                window = values[(steps >= after) & np.isfinite(values)][:10]
-                medians.append(float(np.median(window)))
+                inside = (steps >= after) & (steps <= after + fit["window_steps"]) & np.isfinite(values)
+                medians.append(float(np.median(values[inside])))
             print(
-                f"  median explained variance of 10 points from step {after:,}: {min(medians):.3g} to "
-                f"{max(medians):.3g}; critic_fit fires below 0.1"
+                f"  median explained variance over steps {after:,}-{after + fit['window_steps']:,}: "
+                f"{min(medians):.3g} to {max(medians):.3g}; critic_fit fires below {fit['floor']:g}"
             )
         else:
             print("  critic_fit: not judged in this environment")
+        plateau, (low, high) = detectors["plateau"], checks["return_range"]
+        window, width = plateau["window_steps"], high - low
+        for job, (steps, values) in zip(runs, returns, strict=True):
+            least = smallest_change(steps, values, window, checks.get("solved_return", np.inf))
+            text = f"{least[0]:.3g} ({least[0] / width:.3g} of the range) ending at {least[1]:,}" if least else "-"
+            print(f"  seed {job.seed}: smallest return change over {window:,} steps below the solved level: {text}")
+        print(f"  plateau fires below {plateau['min_change']:g} of the range ({plateau['min_change'] * width:.3g})")
+        for job, (steps, _) in zip(runs, returns, strict=True):
+            events = replay(read_metrics(job.path), build_detectors(settings.diagnostics))
+            listed = ", ".join(f"{e.detector} at {e.step:,}" for e in events) or "none"
+            print(f"  seed {job.seed}, {int(steps[-1]):,} steps: events with today's settings: {listed}")
     return 0
 
 

@@ -268,10 +268,11 @@ def main() -> None:
         print(f"unpacked {state} into {run_dir}")
     if args.minutes > 0:
         train_for(run, run_dir, args.minutes, args.device)
-        pack(run_dir, state)
-        print(f"run state: {state} ({state.stat().st_size / 2**20:.1f} MB)")
     if not checkpoint_path(run_dir).exists():
         raise SystemExit(f"{run.run_dir} holds no checkpoint: run with minutes > 0 first")
+    if not state.exists() or state.stat().st_mtime < checkpoint_path(run_dir).stat().st_mtime:
+        pack(run_dir, state)
+        print(f"run state: {state} ({state.stat().st_size / 2**20:.1f} MB)")
     if args.run == "clean":
         lines, name = report_clean(run_dir, args.episodes, args.device), "long_run.md"
     else:

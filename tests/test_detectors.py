@@ -30,6 +30,8 @@ from rl_lab.run.config import CONFIG_DIR
 
 rng = np.random.default_rng(0)
 N = 300
+STEP = 1_000  # agent steps between two log points (the default log_interval)
+CARTPOLE_RANGE = [0, 500]
 
 
 def _noisy(level: float, rel_noise: float = 0.3, n: int = N) -> np.ndarray:
@@ -41,9 +43,10 @@ def _series(**metrics: np.ndarray) -> list[dict[str, float]]:
     return [{k: float(v[i]) for k, v in metrics.items()} for i in range(n)]
 
 
-def _first_firing(detector, points) -> int | None:
+def _first_firing(detector, points, step: int = STEP) -> int | None:
+    """The index of the log point (``step`` agent steps apart) at which the detector first fires."""
     for i, point in enumerate(points):
-        if detector.observe(i, point) is not None:
+        if detector.observe(i * step, point) is not None:
             return i
     return None
 
@@ -88,19 +91,25 @@ CASES = [
         158,
     ),
     (ParamNormGrowth(), "params/global_norm", np.r_[np.full(50, 20.0), 20 * 1.02 ** np.arange(250)], 100, 130),
-    (ValueDivergence(), "value/explained_variance", np.r_[np.full(150, 0.6), np.full(150, -50.0)], 154, 154),
+    (ValueDivergence(), "value/explained_variance", np.r_[np.full(150, 0.6), np.full(150, -50.0)], 155, 155),
     (ValueDivergence(), "value/values_max", np.r_[_noisy(50.0, n=150), np.full(150, 1e4)], 150, 150),
     (EntropyCollapse(), "policy/entropy_normalized", np.r_[np.linspace(1, 0.3, 100), np.full(200, 0.001)], 104, 104),
     (
-        Plateau(target=475.0),
+        Plateau(target=475.0, return_range=CARTPOLE_RANGE),
         "charts/return_last100",
         np.r_[_learning_curve(100, 150), 150 + rng.normal(0, 1, 200)],
         100,
         200,
     ),
-    (Oscillation(), "charts/return_last100", 250 + 200 * np.sign(np.sin(np.arange(N) / 2.0)), 59, 59),
-    (CriticFit(after=100), "value/explained_variance", rng.normal(0.0, 0.05, N), 109, 109),
-    (NoLearning(by_step=150, min_return=50.0), "charts/return_last100", np.full(N, 20.0), 150, 150),
+    (
+        Oscillation(return_range=CARTPOLE_RANGE),
+        "charts/return_last100",
+        250 + 200 * np.sign(np.sin(np.arange(N) / 2.0)),
+        60,
+        60,
+    ),
+    (CriticFit(after=100 * STEP), "value/explained_variance", rng.normal(0.0, 0.05, N), 110, 110),
+    (NoLearning(by_step=150 * STEP, min_return=50.0), "charts/return_last100", np.full(N, 20.0), 150, 150),
     (
         RangeCheck("policy/act_train_kl", high=1e-4),
         "policy/act_train_kl",
@@ -123,19 +132,20 @@ def test_detector_fires_on_its_pathology_in_time(detector, metric, values, earli
 def _default_bank(**overrides) -> DetectorBank:
     cfg = OmegaConf.load(CONFIG_DIR / "diagnostics" / "default.yaml")
     cfg.detectors.plateau.target = 475.0
+    cfg.detectors.plateau.return_range = cfg.detectors.oscillation.return_range = CARTPOLE_RANGE
     return DetectorBank({name: instantiate(c) for name, c in cfg.detectors.items()})
 
 
 def test_default_detectors_stay_silent_on_a_healthy_run():
     bank = _default_bank()
-    events = [e for i, p in enumerate(HEALTHY) for e in bank.observe(i, p)]
+    events = [e for i, p in enumerate(HEALTHY) for e in bank.observe(i * STEP, p)]
     assert events == []
     assert bank.divergence_step is None
 
 
 def test_critic_fit_judges_one_window_and_only_where_configured():
     dips_later = _with(HEALTHY, "value/explained_variance", np.r_[np.full(150, 0.6), np.full(150, -5.0)])
-    assert _first_firing(CriticFit(after=100), dips_later) is None  # judged on points 100-109 only
+    assert _first_firing(CriticFit(after=100 * STEP), dips_later) is None  # judged on points 100-110 only
     never = _with(HEALTHY, "value/explained_variance", np.zeros(N))
     assert _first_firing(CriticFit(after=None), never) is None
 
@@ -143,7 +153,7 @@ def test_critic_fit_judges_one_window_and_only_where_configured():
 def test_learning_check_is_off_without_a_level_and_quiet_above_it():
     flat = _with(HEALTHY, "charts/return_last100", np.full(N, 20.0))
     assert _first_firing(NoLearning(), flat) is None
-    assert _first_firing(NoLearning(by_step=150, min_return=10.0), flat) is None
+    assert _first_firing(NoLearning(by_step=150 * STEP, min_return=10.0), flat) is None
 
 
 def test_consistency_checks_are_their_own_kind_and_not_a_divergence():
@@ -154,25 +164,25 @@ def test_consistency_checks_are_their_own_kind_and_not_a_divergence():
 
 def test_plateau_at_the_solved_level_is_not_an_alarm():
     solved = _with(HEALTHY, "charts/return_last100", np.r_[_learning_curve(100), np.full(200, 500.0)])
-    assert _first_firing(Plateau(target=475.0), solved) is None
-    assert _first_firing(Plateau(target=None), solved) is not None
+    assert _first_firing(Plateau(target=475.0, return_range=CARTPOLE_RANGE), solved) is None
+    assert _first_firing(Plateau(target=None, return_range=CARTPOLE_RANGE), solved) is not None
 
 
 def test_bank_records_first_firings_and_the_divergence_step():
     bank = _default_bank()
     points = _with(HEALTHY, "policy/entropy_normalized", np.r_[np.full(50, 0.9), np.full(250, 0.001)])
     points = _with(points, "losses/value", np.r_[_noisy(5.0, n=120), _noisy(1e6, 0.1, n=180)])
-    events = [e for i, p in enumerate(points) for e in bank.observe(i * 100, p)]
+    events = [e for i, p in enumerate(points) for e in bank.observe(i * STEP, p)]
     kinds = {e.detector: e.kind for e in events}
     assert kinds["entropy_collapse"] == LEARNING and kinds["loss_explosion"] == DIVERGENCE
-    assert bank.first_firing["entropy_collapse"] == 5400
-    assert bank.first_firing["loss_explosion"] == 12200 == bank.divergence_step
+    assert bank.first_firing["entropy_collapse"] == 54 * STEP  # held for its 4,000 steps
+    assert bank.first_firing["loss_explosion"] == 122 * STEP == bank.divergence_step
 
 
 def test_detectors_fire_once_per_episode_of_the_pathology():
-    detector = EntropyCollapse(patience=1)
+    detector = EntropyCollapse(patience_steps=0)
     values = [0.5, 0.001, 0.001, 0.5, 0.001]
-    fired = [detector.observe(i, {"policy/entropy_normalized": v}) is not None for i, v in enumerate(values)]
+    fired = [detector.observe(i * STEP, {"policy/entropy_normalized": v}) is not None for i, v in enumerate(values)]
     assert fired == [False, True, False, False, True]
 
 
@@ -180,21 +190,20 @@ def test_detector_state_round_trips():
     first, second = GradSpikes(), GradSpikes()
     points = _with(HEALTHY, "grads/global_norm", np.where(np.arange(N) % 7 == 0, 800.0, 2.0))
     for i, p in enumerate(points[:100]):
-        first.observe(i, p)
+        first.observe(i * STEP, p)
     second.load_state_dict(first.state_dict())
-    assert [first.observe(i, p) for i, p in enumerate(points[100:])] == [
-        second.observe(i, p) for i, p in enumerate(points[100:])
-    ]
+    later = list(enumerate(points[100:], start=100))
+    assert [first.observe(i * STEP, p) for i, p in later] == [second.observe(i * STEP, p) for i, p in later]
 
 
 def test_no_learning_is_judged_once_at_its_step():
     learned_then_dipped = _with(HEALTHY, "charts/return_last100", np.r_[np.full(160, 100.0), np.full(140, 10.0)])
-    assert _first_firing(NoLearning(by_step=150, min_return=50.0), learned_then_dipped) is None
+    assert _first_firing(NoLearning(by_step=150 * STEP, min_return=50.0), learned_then_dipped) is None
     no_return_yet = [
         {k: v for k, v in p.items() if k != "charts/return_last100"} if i == 150 else p
         for i, p in enumerate(_with(HEALTHY, "charts/return_last100", np.full(N, 20.0)))
     ]
-    assert _first_firing(NoLearning(by_step=150, min_return=50.0), no_return_yet) is None  # no verdict, no guess
+    assert _first_firing(NoLearning(by_step=150 * STEP, min_return=50.0), no_return_yet) is None  # no verdict
 
 
 PANEL_OFF = ("value/values_min", "value/values_max", "value/returns_min", "value/returns_max")
@@ -218,3 +227,70 @@ def test_a_detector_loads_the_state_of_an_older_version():
     detector = NoLearning(by_step=150, min_return=50.0)
     detector.load_state_dict({"name": "no_learning", "active": False, "by_step": 150, "min_return": 50.0, "step": 4})
     assert detector.by_step == 150 and not detector.judged
+
+
+def _fired_at_step(make_detector, value_at, interval: int, steps: int = 300_000) -> int | None:
+    """The agent step at which a fresh detector first fires on ``value_at(step)`` logged every ``interval`` steps."""
+    detector = make_detector()
+    for step in range(interval, steps + 1, interval):
+        if detector.observe(step, value_at(step)) is not None:
+            return step
+    return None
+
+
+@pytest.mark.parametrize(
+    ("make_detector", "value_at"),
+    [
+        (EntropyCollapse, lambda s: {"policy/entropy_normalized": 0.5 if s < 100_000 else 0.001}),
+        (LossExplosion, lambda s: {"losses/value": 1e6 if s >= 100_000 else 5.0, **RETURN_SCALE}),
+        (ValueDivergence, lambda s: {"value/explained_variance": -50.0 if s >= 100_000 else 0.6}),
+        (ParamNormGrowth, lambda s: {"params/global_norm": 20.0 * 1.00002 ** max(0, s - 50_000)}),
+        (lambda: CriticFit(after=50_000), lambda s: {"value/explained_variance": 0.0}),
+        (
+            lambda: Plateau(return_range=CARTPOLE_RANGE),
+            lambda s: {"charts/return_last100": min(s, 100_000) / 500.0},
+        ),
+        (
+            lambda: Oscillation(return_range=CARTPOLE_RANGE),
+            lambda s: {"charts/return_last100": 250 + 200 * np.sign(np.sin(s / 3_000))},
+        ),
+        (
+            GradSpikes,
+            lambda s: {"grads/global_norm": 2000.0 if s >= 100_000 and s % 4_000 == 0 else 2.0},
+        ),
+    ],
+    ids=[
+        "entropy_collapse",
+        "loss_explosion",
+        "value_divergence",
+        "param_norm_growth",
+        "critic_fit",
+        "plateau",
+        "oscillation",
+        "grad_spikes",
+    ],
+)
+def test_windows_and_patience_count_agent_steps_not_log_points(make_detector, value_at):
+    """The same run logged four times as often fires at the same agent step (up to one coarse log
+    interval); counted in log points it fired up to four times earlier."""
+    coarse = _fired_at_step(make_detector, value_at, 1_000)
+    fine = _fired_at_step(make_detector, value_at, 250)
+    assert coarse is not None and fine is not None
+    assert abs(coarse - fine) <= 1_000, (coarse, fine)
+
+
+RETURN_SCALE = {"value/returns_min": -2.0, "value/returns_max": 60.0}
+
+
+def test_return_rules_scale_with_the_env_return_range_and_give_no_verdict_without_it():
+    # clean Catch near its solved level: the return moves between 0.86 and 1.0 (CartPole's
+    # absolute 5-point threshold called this a plateau)
+    catch = [{"charts/return_last100": 0.93 + 0.07 * math.sin(i / 7)} for i in range(N)]
+    assert _first_firing(Plateau(target=0.9, return_range=[-1, 1]), catch) is None
+    stuck = [{"charts/return_last100": -0.6 + 0.001 * math.sin(i)} for i in range(N)]
+    assert _first_firing(Plateau(target=0.9, return_range=[-1, 1]), stuck) == 100
+    assert _first_firing(Plateau(target=0.9), stuck) is None  # no return range: no verdict
+    swinging = [{"charts/return_last100": 0.5 * np.sign(math.sin(i / 2.0))} for i in range(N)]
+    assert _first_firing(Oscillation(return_range=[-1, 1]), swinging) == 60
+    assert _first_firing(Oscillation(return_range=CARTPOLE_RANGE), swinging) is None
+    assert _first_firing(Oscillation(), swinging) is None

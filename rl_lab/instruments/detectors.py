@@ -15,9 +15,18 @@ firing is an :class:`Event` (step, detector, metric, value, threshold). Kinds:
                 from its recomputation, inputs far from order 1. Exact checks, so they
                 fire at once and never on a correct agent.
 
-Thresholds live in ``conf/diagnostics/default.yaml``; each class documents
-its rule. They were set on clean CartPole and Pong runs (``tests/test_detectors.py``
-holds the synthetic pathologies each must catch and the healthy series it must not).
+Thresholds live in ``conf/diagnostics/default.yaml``, and the scales that depend on the
+environment (its return range, how long its clean return may stay flat, when its critic must
+fit, what return it must reach by when) in ``conf/env/*.yaml``; each class documents its rule
+(``tests/test_detectors.py`` holds the synthetic pathologies each must catch and the healthy
+series it must not). Every window and patience is counted in agent steps, never in log
+points, so a detector means the same at any ``log_interval``: a window of W steps holds the
+log points after ``step - W`` and the last one at or before it, and it is *full* once that
+first point lies W steps back.
+
+Writing your own: subclass :class:`Detector` (or :class:`_Windowed`), set ``kind`` and
+``metric``, implement ``check(step, scalars)``, and name it by ``_target_`` in a diagnostics
+config (README, "Your own detector").
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -46,7 +56,13 @@ class Event:
 
 
 class Detector:
-    """Base class: ``check`` returns ``(value, threshold, message)`` while the pathology holds, else None."""
+    """Base class: ``check(step, scalars)`` returns ``(value, threshold, message)`` while the
+    pathology holds, else None; ``observe`` turns its rising edge into an :class:`Event`.
+
+    ``scalars`` is one log point of ``metrics.jsonl`` (a series missing from it was not logged
+    then: give no verdict rather than read it as 0). State kept between log points must be
+    plain attributes (numbers, lists, deques, dicts) so that ``state_dict`` can checkpoint it.
+    """
 
     kind = DIVERGENCE
     metric = ""
@@ -55,7 +71,7 @@ class Detector:
         self.name = name or type(self).__name__
         self.active = False
 
-    def check(self, scalars: dict[str, float]) -> tuple[float, float, str] | None:
+    def check(self, step: int, scalars: dict[str, float]) -> tuple[float, float, str] | None:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
@@ -69,7 +85,7 @@ class Detector:
             setattr(self, key, deque(value, maxlen=current.maxlen) if isinstance(current, deque) else value)
 
     def observe(self, step: int, scalars: dict[str, float]) -> Event | None:
-        hit = self.check(scalars)
+        hit = self.check(step, scalars)
         fired = hit is not None and not self.active
         self.active = hit is not None
         if not fired:
@@ -78,20 +94,54 @@ class Detector:
         return Event(step, self.name, self.kind, self.metric, float(value), float(threshold), message)
 
 
-class _Windowed(Detector):
-    """A detector over the recent history of one metric (missing or non-finite points are skipped)."""
+class _Held(Detector):
+    """A detector whose condition must hold for ``patience_steps`` agent steps: from the first log
+    point of its current streak to the present one (0: at once)."""
 
-    def __init__(self, metric: str, window: int, name: str | None = None):
+    def __init__(self, patience_steps: int = 0, name: str | None = None):
+        super().__init__(name)
+        self.patience_steps = patience_steps
+        self.since: int | None = None
+
+    def _held_for(self, step: int, holds: bool) -> int | None:
+        """Agent steps the condition has held (0 at the first point of a streak); None when it does not."""
+        if not holds:
+            self.since = None
+            return None
+        self.since = step if self.since is None else self.since
+        return step - self.since
+
+    def _held(self, step: int, holds: bool) -> bool:
+        held = self._held_for(step, holds)
+        return held is not None and held >= self.patience_steps
+
+
+class _Windowed(Detector):
+    """A detector over one metric in the last ``window_steps`` agent steps (missing or non-finite
+    points are skipped). ``points`` holds ``[step, value]`` pairs: those after ``step - window_steps``
+    and the last one at or before it."""
+
+    def __init__(self, metric: str, window_steps: int, name: str | None = None):
         super().__init__(name)
         self.metric = metric
-        self.history: deque[float] = deque(maxlen=window)
+        self.window_steps = window_steps
+        self.points: deque[list[float]] = deque()
 
-    def _push(self, scalars: dict[str, float]) -> float | None:
+    def _push(self, step: int, scalars: dict[str, float]) -> float | None:
         value = scalars.get(self.metric)
         if value is None or not math.isfinite(value):
             return None
-        self.history.append(value)
+        self.points.append([step, value])
+        while len(self.points) >= 2 and self.points[1][0] <= step - self.window_steps:
+            self.points.popleft()
         return value
+
+    def _full(self) -> bool:
+        """The points reach back a whole window."""
+        return bool(self.points) and self.points[0][0] <= self.points[-1][0] - self.window_steps
+
+    def _values(self) -> list[float]:
+        return [value for _, value in self.points]
 
 
 class NonFinite(Detector):
@@ -100,7 +150,7 @@ class NonFinite(Detector):
     metric = "diagnostics/nonfinite_count"
     watched = ("losses/total", "losses/policy", "losses/value", "grads/global_norm")
 
-    def check(self, scalars):
+    def check(self, step, scalars):
         bad = [k for k in self.watched if k in scalars and not math.isfinite(scalars[k])]
         count = scalars.get(self.metric, 0.0)
         if bad or count > 0:
@@ -108,9 +158,9 @@ class NonFinite(Detector):
         return None
 
 
-class LossExplosion(Detector):
+class LossExplosion(_Held):
     """The critic's error blows up past the scale of what it predicts: value loss divided by
-    (largest |return| + 1)^2 above ``factor`` for ``patience`` points in a row.
+    (largest |return| + 1)^2 above ``factor`` for ``patience_steps`` agent steps.
 
     Scale-free on purpose: a solved CartPole's value loss falls to 1e-6 and then jumps a
     million-fold at an episode end, so a ratio to its own running median means nothing;
@@ -119,26 +169,26 @@ class LossExplosion(Detector):
 
     metric = "losses/value"
 
-    def __init__(self, factor: float = 10.0, patience: int = 3, name: str | None = None):
-        super().__init__(name)
-        self.factor, self.patience = factor, patience
-        self.above = 0
+    def __init__(self, factor: float = 10.0, patience_steps: int = 2_000, name: str | None = None):
+        super().__init__(patience_steps, name)
+        self.factor = factor
 
-    def check(self, scalars):
+    def check(self, step, scalars):
         loss = scalars.get(self.metric)
         if loss is None or not math.isfinite(loss) or not {"value/returns_min", "value/returns_max"} <= set(scalars):
             return None  # no verdict without the returns' scale (the panel off logs the loss alone)
         scale = max(abs(scalars["value/returns_min"]), abs(scalars["value/returns_max"])) + 1.0
         ratio = loss / scale**2
-        self.above = self.above + 1 if ratio > self.factor else 0
-        if self.above >= self.patience:
-            return ratio, self.factor, f"value loss {loss:.3g} = {ratio:.3g} x (|return| + 1)^2 for {self.above} points"
+        held = self._held_for(step, ratio > self.factor)
+        if held is not None and held >= self.patience_steps:
+            return ratio, self.factor, f"value loss {loss:.3g} = {ratio:.3g} x (|return| + 1)^2 for {held:,} steps"
         return None
 
 
 class GradSpikes(_Windowed):
-    """Gradient-norm spikes come too often: within the last ``window`` points, at least
-    ``min_spikes`` points lie above ``factor`` times the running median before them.
+    """Gradient-norm spikes come too often: within the last ``window_steps`` agent steps, at least
+    ``min_spikes`` log points lie above ``factor`` times the median of the window before them.
+    A point counts only once the detector has watched for ``min_history_steps``.
 
     Clean CartPole's gradient norm is heavy-tailed (measured: up to 57x its running median
     once the policy is nearly deterministic), hence the high factor and the count.
@@ -148,50 +198,58 @@ class GradSpikes(_Windowed):
         self,
         metric: str = "grads/global_norm",
         factor: float = 100.0,
-        window: int = 50,
+        window_steps: int = 50_000,
         min_spikes: int = 3,
-        min_points: int = 10,
+        min_history_steps: int = 10_000,
         name: str | None = None,
     ):
-        super().__init__(metric, window, name)
-        self.factor, self.min_spikes, self.min_points = factor, min_spikes, min_points
-        self.spikes: deque[bool] = deque(maxlen=window)
+        super().__init__(metric, window_steps, name)
+        self.factor, self.min_spikes, self.min_history_steps = factor, min_spikes, min_history_steps
+        self.first_step: int | None = None
+        self.spike_steps: deque[int] = deque()
 
-    def check(self, scalars):
-        past = list(self.history)
-        value = self._push(scalars)
-        if value is None:
+    def check(self, step, scalars):
+        past = self._values()
+        if self._push(step, scalars) is None:
             return None
-        self.spikes.append(len(past) >= self.min_points and value > self.factor * statistics.median(past))
-        count = sum(self.spikes)
+        self.first_step = step if self.first_step is None else self.first_step
+        watched = step - self.first_step >= self.min_history_steps
+        if watched and past and self.points[-1][1] > self.factor * statistics.median(past):
+            self.spike_steps.append(step)
+        while self.spike_steps and self.spike_steps[0] <= step - self.window_steps:
+            self.spike_steps.popleft()
+        count = len(self.spike_steps)
         if count >= self.min_spikes:
             return (
                 float(count),
                 float(self.min_spikes),
-                (f"{count} gradient-norm spikes above {self.factor:g} x running median in {len(self.spikes)} points"),
+                f"{count} gradient-norm spikes above {self.factor:g} x running median in {self.window_steps:,} steps",
             )
         return None
 
 
 class ParamNormGrowth(_Windowed):
     """Unbounded parameter-norm growth: the norm is above ``factor`` times its first value and
-    rose at every one of the last ``rising`` points."""
+    rose at every log point of the last ``rising_steps`` agent steps."""
 
     def __init__(
-        self, metric: str = "params/global_norm", factor: float = 3.0, rising: int = 10, name: str | None = None
+        self,
+        metric: str = "params/global_norm",
+        factor: float = 3.0,
+        rising_steps: int = 10_000,
+        name: str | None = None,
     ):
-        super().__init__(metric, rising + 1, name)
+        super().__init__(metric, rising_steps, name)
         self.factor = factor
         self.first: float | None = None
 
-    def check(self, scalars):
-        value = self._push(scalars)
+    def check(self, step, scalars):
+        value = self._push(step, scalars)
         if value is None:
             return None
-        if self.first is None:
-            self.first = value
-        h = list(self.history)
-        rising = len(h) == self.history.maxlen and all(b > a for a, b in zip(h, h[1:], strict=False))
+        self.first = value if self.first is None else self.first
+        h = self._values()
+        rising = self._full() and all(b > a for a, b in zip(h, h[1:], strict=False))
         threshold = self.factor * self.first
         if rising and value > threshold:
             return value, threshold, f"parameter norm {value:.3g} > {self.factor:g} x initial and still rising"
@@ -199,27 +257,26 @@ class ParamNormGrowth(_Windowed):
 
 
 class ValueDivergence(_Windowed):
-    """The critic diverges: the median explained variance of the last ``window`` points is
-    below ``ev_floor``, or the largest |value| exceeds ``scale_factor`` times (largest |return| + 1).
+    """The critic diverges: the median explained variance over the last ``window_steps`` agent
+    steps is below ``ev_floor``, or the largest |value| exceeds ``scale_factor`` times
+    (largest |return| + 1).
 
     A median, because one batch whose returns barely vary gives a meaninglessly negative
     explained variance (clean CartPole: single points down to -7, 10-point medians not below -0.5).
     """
 
-    def __init__(self, ev_floor: float = -2.0, window: int = 10, scale_factor: float = 10.0, name: str | None = None):
-        super().__init__("value/explained_variance", window, name)
+    def __init__(
+        self, ev_floor: float = -2.0, window_steps: int = 10_000, scale_factor: float = 10.0, name: str | None = None
+    ):
+        super().__init__("value/explained_variance", window_steps, name)
         self.ev_floor, self.scale_factor = ev_floor, scale_factor
 
-    def check(self, scalars):
-        self._push(scalars)
-        if len(self.history) == self.history.maxlen:
-            median = statistics.median(self.history)
+    def check(self, step, scalars):
+        self._push(step, scalars)
+        if self._full():
+            median = statistics.median(self._values())
             if median < self.ev_floor:
-                return (
-                    median,
-                    self.ev_floor,
-                    (f"median explained variance {median:.3g} over {len(self.history)} points"),
-                )
+                return median, self.ev_floor, f"median explained variance {median:.3g} over {self.window_steps:,} steps"
         needed = {"value/values_min", "value/values_max", "value/returns_min", "value/returns_max"}
         if not needed <= set(scalars):
             return None  # no verdict on the scales without them (the panel off logs none)
@@ -231,93 +288,108 @@ class ValueDivergence(_Windowed):
         return None
 
 
-class EntropyCollapse(Detector):
+class EntropyCollapse(_Held):
     """The policy became (near) deterministic: entropy / log(n_actions) below ``fraction`` for
-    ``patience`` points in a row."""
+    ``patience_steps`` agent steps."""
 
     kind = LEARNING
     metric = "policy/entropy_normalized"
 
-    def __init__(self, fraction: float = 0.02, patience: int = 5, name: str | None = None):
-        super().__init__(name)
-        self.fraction, self.patience = fraction, patience
-        self.below = 0
+    def __init__(self, fraction: float = 0.02, patience_steps: int = 4_000, name: str | None = None):
+        super().__init__(patience_steps, name)
+        self.fraction = fraction
 
-    def check(self, scalars):
+    def check(self, step, scalars):
         h = scalars.get(self.metric)
         if h is None:
             return None
-        self.below = self.below + 1 if h < self.fraction else 0
-        if self.below >= self.patience:
-            return h, self.fraction, f"normalized entropy {h:.3g} < {self.fraction:g} for {self.below} points"
+        held = self._held_for(step, h < self.fraction)
+        if held is not None and held >= self.patience_steps:
+            return h, self.fraction, f"normalized entropy {h:.3g} < {self.fraction:g} for {held:,} steps"
         return None
 
 
+def _span(return_range: Sequence[float] | None) -> float | None:
+    """The width of an environment's return range (``env.return_range``), None if not configured."""
+    return None if return_range is None else float(return_range[1]) - float(return_range[0])
+
+
 class Plateau(_Windowed):
-    """Learning stalled short of the goal: over the last ``window`` points the return moved by
-    less than ``min_change`` (absolute) and stayed below ``target`` (the env's solved level)."""
+    """Learning stalled short of the goal: over the last ``window_steps`` agent steps the return
+    moved by less than ``min_change`` times the width of the env's return range, and it is
+    below ``target`` (the env's solved level). No verdict without ``return_range``.
+
+    Both scales are per environment (``env.return_range``, ``env.plateau_window``): a clean
+    Pong return stays within 1.1 points (of 42) for 3M steps before it takes off.
+    """
 
     kind = LEARNING
 
     def __init__(
         self,
         metric: str = "charts/return_last100",
-        window: int = 100,
-        min_change: float = 5.0,
+        window_steps: int = 100_000,
+        min_change: float = 0.01,
         target: float | None = None,
+        return_range: Sequence[float] | None = None,
         name: str | None = None,
     ):
-        super().__init__(metric, window, name)
+        super().__init__(metric, window_steps, name)
         self.min_change, self.target = min_change, math.inf if target is None else target
+        self.span = _span(return_range)
 
-    def check(self, scalars):
-        value = self._push(scalars)
-        if value is None or len(self.history) < self.history.maxlen:
+    def check(self, step, scalars):
+        value = self._push(step, scalars)
+        if value is None or self.span is None or not self._full():
             return None
-        change = max(self.history) - min(self.history)
-        if change < self.min_change and value < self.target:
-            return change, self.min_change, f"return moved {change:.3g} over {len(self.history)} points"
+        change, threshold = max(self._values()) - min(self._values()), self.min_change * self.span
+        if change < threshold and value < self.target:
+            return change, threshold, f"return moved {change:.3g} over {self.window_steps:,} steps"
         return None
 
 
 class Oscillation(_Windowed):
-    """The return swings up and down instead of improving: within the last ``window`` points it
-    went from below ``mean - min_amplitude / 2`` to above ``mean + min_amplitude / 2`` (or back)
-    at least ``min_swings`` times. The band makes noise around a trend count for nothing."""
+    """The return swings up and down instead of improving: within the last ``window_steps`` agent
+    steps it went from below ``mean - band`` to above ``mean + band`` (or back) at least
+    ``min_swings`` times, where the band is ``min_amplitude / 2`` times the width of the env's
+    return range. The band makes noise around a trend count for nothing. No verdict without
+    ``return_range``."""
 
     kind = LEARNING
 
     def __init__(
         self,
         metric: str = "charts/return_last100",
-        window: int = 60,
+        window_steps: int = 60_000,
         min_swings: int = 6,
-        min_amplitude: float = 50.0,
+        min_amplitude: float = 0.1,
+        return_range: Sequence[float] | None = None,
         name: str | None = None,
     ):
-        super().__init__(metric, window, name)
+        super().__init__(metric, window_steps, name)
         self.min_swings, self.min_amplitude = min_swings, min_amplitude
+        self.span = _span(return_range)
 
-    def check(self, scalars):
-        if self._push(scalars) is None or len(self.history) < self.history.maxlen:
+    def check(self, step, scalars):
+        if self._push(step, scalars) is None or self.span is None or not self._full():
             return None
-        h = list(self.history)
-        mean, band = sum(h) / len(h), self.min_amplitude / 2
+        h = self._values()
+        mean, band = sum(h) / len(h), self.min_amplitude * self.span / 2
         sides = [1 if x > mean + band else -1 for x in h if abs(x - mean) > band]
         swings = sum(a != b for a, b in zip(sides, sides[1:], strict=False))
         if swings >= self.min_swings:
             return (
                 float(swings),
                 float(self.min_swings),
-                (f"return swung {swings} times across its mean +- {band:g} in {len(h)} points"),
+                f"return swung {swings} times across its mean +- {band:.3g} in {self.window_steps:,} steps",
             )
         return None
 
 
 class CriticFit(_Windowed):
-    """The critic did not learn: the median explained variance of the first ``window`` points
-    after ``after`` agent steps is below ``floor``. Judged once, on that window, and not at all
-    when ``after`` is None.
+    """The critic did not learn: the median explained variance of the log points from ``after`` to
+    ``after + window_steps`` agent steps is below ``floor``. Judged once, at the first log point at
+    or after the window's end, and not at all when ``after`` is None.
 
     Explained variance is only meaningful once the returns vary and the critic had time: clean
     CartPole's stays near 0 for its first ~50k steps (bootstrapped 5-step returns barely vary),
@@ -327,24 +399,28 @@ class CriticFit(_Windowed):
 
     kind = LEARNING
 
-    def __init__(self, floor: float = 0.1, window: int = 10, after: int | None = None, name: str | None = None):
-        super().__init__("value/explained_variance", window, name)
+    def __init__(
+        self, floor: float = 0.1, window_steps: int = 10_000, after: int | None = None, name: str | None = None
+    ):
+        super().__init__("value/explained_variance", window_steps, name)
         self.floor, self.after = floor, after
         self.verdict: tuple[float, float, str] | None = None
         self.judged = False
 
     def observe(self, step: int, scalars: dict[str, float]) -> Event | None:
         if self.after is not None and step >= self.after and not self.judged:
-            self._push(scalars)
-            if len(self.history) == self.history.maxlen:
+            value = scalars.get(self.metric)
+            if value is not None and math.isfinite(value):
+                self.points.append([step, value])  # every point of the one window, none dropped
+            if step >= self.after + self.window_steps and self.points:
                 self.judged = True
-                median = statistics.median(self.history)
+                median = statistics.median(self._values())
                 if median < self.floor:
-                    message = f"median explained variance {median:.3g} over {len(self.history)} points"
-                    self.verdict = (median, self.floor, f"{message} from step {self.after:,}")
+                    message = f"median explained variance {median:.3g} over steps {self.after:,}-{step:,}"
+                    self.verdict = (median, self.floor, message)
         return super().observe(step, scalars)
 
-    def check(self, scalars):
+    def check(self, step, scalars):
         return self.verdict
 
 
@@ -371,12 +447,13 @@ class NoLearning(Detector):
                 self.verdict = (value, self.min_return, f"return {value:.3g} < {self.min_return:g} at step {step:,}")
         return super().observe(step, scalars)
 
-    def check(self, scalars):
+    def check(self, step, scalars):
         return self.verdict
 
 
-class RangeCheck(Detector):
-    """A number outside the range a correct agent keeps it in, for ``patience`` points in a row.
+class RangeCheck(_Held):
+    """A number outside the range a correct agent keeps it in, for ``patience_steps`` agent steps
+    (0: at the first log point).
 
     Configured per metric (``conf/diagnostics/default.yaml``): the acting/training and
     acting/eval-mode KLs and the loss's entropy and log-probability gaps must be 0, the
@@ -386,18 +463,21 @@ class RangeCheck(Detector):
     kind = CONSISTENCY
 
     def __init__(
-        self, metric: str, low: float = -math.inf, high: float = math.inf, patience: int = 1, name: str | None = None
+        self,
+        metric: str,
+        low: float = -math.inf,
+        high: float = math.inf,
+        patience_steps: int = 0,
+        name: str | None = None,
     ):
-        super().__init__(name)
-        self.metric, self.low, self.high, self.patience = metric, low, high, patience
-        self.outside = 0
+        super().__init__(patience_steps, name)
+        self.metric, self.low, self.high = metric, low, high
 
-    def check(self, scalars):
+    def check(self, step, scalars):
         value = scalars.get(self.metric)
         if value is None or not math.isfinite(value):
             return None
-        self.outside = self.outside + 1 if not self.low <= value <= self.high else 0
-        if self.outside >= self.patience:
+        if self._held(step, not self.low <= value <= self.high):
             bound = self.low if value < self.low else self.high
             return value, bound, f"{self.metric} = {value:.3g} outside [{self.low:g}, {self.high:g}]"
         return None
@@ -433,3 +513,10 @@ class DetectorBank:
             self.detectors[name].load_state_dict(detector_state)
         self.first_firing = dict(state["first_firing"])
         self.divergence_step = state["divergence_step"]
+
+
+def replay(points: Iterable[dict[str, float]], bank: DetectorBank) -> list[Event]:
+    """Feed a run's log points (``metrics.jsonl``, oldest first) through ``bank``: the events it
+    would have raised live, exactly, since a detector reads nothing but the logged scalars. So a
+    new or changed detector can be judged on runs that already exist, without training them again."""
+    return [event for point in points for event in bank.observe(int(point["step"]), point)]

@@ -25,7 +25,15 @@ from rl_lab.envs import env_state, load_env_state, make_envs
 from rl_lab.instruments.detectors import DIVERGENCE, DetectorBank
 from rl_lab.instruments.diagnostics import Diagnostics, basic_scalars
 from rl_lab.run.checkpoint import load_checkpoint, save_checkpoint
-from rl_lab.run.config import CONFIG_DIR, AgentConfig, ConfigError, TrainConfig, register_schema, to_settings
+from rl_lab.run.config import (
+    CONFIG_DIR,
+    AgentConfig,
+    ConfigError,
+    DiagnosticsConfig,
+    TrainConfig,
+    register_schema,
+    to_settings,
+)
 from rl_lab.run.runlog import RunLog, write_json_atomic
 
 register_schema()
@@ -64,6 +72,11 @@ def build_agent(settings: TrainConfig, envs: VectorEnv, seed: int, hp: AgentConf
     return A2C(envs, model, optimizer, hp, seams, obs, settings.device)
 
 
+def build_detectors(diagnostics: DiagnosticsConfig) -> DetectorBank:
+    """The configured detectors (``diagnostics.detectors``: name -> ``_target_`` config), fresh."""
+    return DetectorBank({name: instantiate(cfg) for name, cfg in diagnostics.detectors.items()})
+
+
 def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
     """Run (or continue) one training run in ``run_dir``; returns the summary it wrote."""
     hp, diag_cfg = settings.agent, settings.diagnostics
@@ -77,7 +90,7 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
         if diag_cfg.enabled
         else None
     )
-    detectors = DetectorBank({name: instantiate(cfg) for name, cfg in diag_cfg.detectors.items()})
+    detectors = build_detectors(diag_cfg)
 
     step, n_updates, wall_before = 0, 0, 0.0
     notes: list[str] = []
