@@ -141,3 +141,15 @@ def test_clean_cartpole_fires_no_divergence_detector(tmp_path, seed):
 def test_clean_cartpole_full_budget_fires_no_divergence_detector(tmp_path, seed):
     summary = train(settings_for(f"seed={seed}"), tmp_path)
     assert summary["divergence_step"] is None, read_events(tmp_path)
+
+
+def test_approx_kl_measures_the_update_not_a_misaligned_training_forward(tmp_path):
+    """Under off_by_one_frames the training forward pass sees other frames than the policy acted on.
+    With the update frozen (lr x 0) the policy does not change, so its KL per update is exactly 0,
+    while act_train_kl shows the misalignment. (It used to compare the training forward's logits
+    with a fresh pass, and so reported the misalignment as the update's size.)"""
+    overrides = ("total_steps=2000", "log_interval=400", "bug=[off_by_one_frames,bad_learning_rate]")
+    train(settings_for(*overrides, "bug.bad_learning_rate.dose=0.0"), tmp_path)
+    points = read_metrics(tmp_path)
+    assert all(p["policy/approx_kl"] == 0.0 for p in points), [p["policy/approx_kl"] for p in points]
+    assert all(p["policy/act_train_kl"] > 0.0 for p in points)  # small: an untrained policy varies little

@@ -11,7 +11,8 @@ Groups (TensorBoard tags and ``metrics.jsonl`` keys):
 ``activations/``  per activation layer, mean L2 norm per sample and (ReLU) dead fraction:
                   units that are zero for every sample of the batch
 ``policy/``       entropy, entropy / log(n_actions), logits spread (std over actions,
-                  max - min), approximate KL(old || new) on the same observations, and two
+                  max - min), ``approx_kl``: KL(policy before the update || after it) on the
+                  same observations, both in eval mode, and two
                   consistency checks that are 0 in a correct agent (up to float rounding):
                   ``act_eval_kl``, KL(acting policy || the same parameters in eval mode), and
                   ``act_train_kl``, KL(acting policy || the policy the update trained), logged
@@ -192,22 +193,24 @@ class Diagnostics:
         take = slice(0, self.kl_samples)
         obs = rollout.obs.flatten(0, 1)[take].to(logits.device)
         acting = rollout.logits.detach().flatten(0, -2).to(logits.device)
+        before = {name: p for (name, _), p in zip(self.named_parameters, self.params_before, strict=True)}
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            new_logits, _ = self.model(obs)
-            eval_logits = self._eval_mode_logits_before_update(obs)
-        out["policy/approx_kl"] = _kl(logits[take], new_logits)
-        out["policy/act_eval_kl"] = _kl(acting[take], eval_logits)
+            logits_before = self._eval_mode_logits(obs, before)
+            logits_after = self._eval_mode_logits(obs, dict(self.named_parameters))
+        # the update's own size: the policy before and after it, on the same observations, in eval
+        # mode (the training forward pass's logits would mix in whatever a training_forward bug did)
+        out["policy/approx_kl"] = _kl(logits_before, logits_after)
+        out["policy/act_eval_kl"] = _kl(acting[take], logits_before)
         if not self.mode_dependent:
             out["policy/act_train_kl"] = _kl(acting, logits)
         return out
 
-    def _eval_mode_logits_before_update(self, obs: torch.Tensor) -> torch.Tensor:
-        """The policy's logits at the parameters the rollout was collected with, in eval mode."""
-        before = {name: p for (name, _), p in zip(self.named_parameters, self.params_before, strict=True)}
+    def _eval_mode_logits(self, obs: torch.Tensor, parameters: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The policy's logits at ``parameters`` in eval mode; the model's modes are left as they were."""
         modes = [(module, module.training) for module in self.model.modules()]
         self.model.eval()
         try:
-            return functional_call(self.model, before, (obs,))[0]
+            return functional_call(self.model, parameters, (obs,))[0]
         finally:
             for module, training in modes:
                 module.training = training
