@@ -9,7 +9,7 @@ usage: python -m rl_lab.atlas [tier=fast] [out=DIR] [any field of the tier file=
     python -m rl_lab.check multirun/atlas/fast                      # ... and the regression check
 
 settings:
-    tier          a file of conf/atlas/ (ci, fast, pong)
+    tier          a file of conf/atlas/ (ci, fast, fast_evaluation, pong)
     out           the sweep directory (default multirun/atlas/<tier>)
     envs, total_steps, seeds, clean_seeds, bugs, doses, overrides, launcher
                   override the tier file's fields (see conf/atlas/fast.yaml)

@@ -1,15 +1,23 @@
 """Regression check: does a sweep still catch every known bug, and leave the clean agent alone?
 
-usage: python -m rl_lab.check SWEEP_DIR [golden=PATH] [max_fpr=0]
+usage: python -m rl_lab.check SWEEP_DIR [golden=PATH] [max_fpr=0] [per_detector=true] [detectors=FILE]
 
     python -m rl_lab.check multirun/atlas/fast                  # against results/atlas/fast/golden.json
     python -m rl_lab.check multirun/atlas/ci golden=results/atlas/ci/golden.json
+    python -m rl_lab.check multirun/atlas/fast per_detector=true   # also: what each detector caught
+    python -m rl_lab.check multirun/atlas/fast detectors=my_detectors.yaml   # your own detectors
 
 settings:
     sweep     the sweep directory (or the bare word), e.g. multirun/atlas/fast
     golden    golden signatures (default: results/atlas/<the sweep's tier>/golden.json,
               relative to the current directory)
     max_fpr   the largest false-alarm rate that is not a regression (default 0)
+    per_detector  also print, per detector the runs recorded, the bugs it fires on (runs, median
+              first firing) and its false alarms on the clean runs with a 95% upper bound
+    detectors a YAML file of detectors (name -> _target_ config, as conf/diagnostics/default.yaml's
+              `detectors`): replay every run's log points through them and print the same
+              per-detector report for them alone (no golden signatures needed, nothing retrained);
+              a _target_ in your own module imports from the current directory
 
 A bug's run is caught when one of its must-fire detectors fires by its step budget; a
 clean run raises a false alarm when any detector fires. Prints the true-positive rate,
@@ -20,18 +28,20 @@ the false-positive rate and the median detection latency; exit status 1 on a reg
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from rl_lab.cli import fail, parse
 from rl_lab.lab.atlas import RESULTS, tier_of
-from rl_lab.lab.check import check
+from rl_lab.lab.check import DetectorRow, check, detector_rows, replayed_firings
 from rl_lab.lab.sweep import load_sweep
 from rl_lab.run.config import ConfigError
+from rl_lab.run.runlog import read_events
 
 
 @dataclass
@@ -39,10 +49,48 @@ class CheckSettings:
     sweep: str = MISSING
     golden: str | None = None
     max_fpr: float = 0.0
+    per_detector: bool = False
+    detectors: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_fpr <= 1.0:
             raise ConfigError(f"max_fpr={self.max_fpr!r} is invalid: must lie in [0, 1]")
+        if self.detectors is not None and not Path(self.detectors).is_file():
+            raise ConfigError(f"detectors={self.detectors!r} is invalid: no such file")
+
+
+def print_detector_rows(rows: list[DetectorRow]) -> None:
+    for row in rows:
+        fired = [p for p in row.pairs if p[2]]
+        pairs = ", ".join(
+            f"{env}/{bug} {k}/{n}" + (f" (median {at:,})" if at is not None else "") for env, bug, k, n, at in fired
+        )
+        caught, runs = sum(p[2] for p in row.pairs), sum(p[3] for p in row.pairs)
+        print(f"detector {row.name} ({row.kind}):")
+        print(f"  fires on: {pairs or 'no bug run'}")
+        print(
+            f"  catches {len(row.caught_pairs)} of {len(row.pairs)} bug x env pairs (in at least half their runs); "
+            f"fires in {caught}/{runs} bug runs; false alarms {row.clean_alarms}/{row.clean_runs} clean runs "
+            f"(95% upper bound {row.alarm_upper_bound:.3f})"
+        )
+
+
+def report_detectors(jobs: list, path: str) -> int:
+    """The per-detector report for the detectors in ``path``, replayed over ``jobs``."""
+    try:
+        detectors = OmegaConf.load(path)
+    except Exception as error:
+        fail("rl_lab.check", f"detectors={path!r} is invalid: {str(error).splitlines()[0]}")
+    if not isinstance(detectors, DictConfig) or not detectors:
+        fail("rl_lab.check", f"detectors={path!r} is invalid: it must map detector names to _target_ configs")
+    sys.path.insert(0, os.getcwd())  # the user's module, as `python -m` would find it
+    try:
+        firings, kinds = replayed_firings(jobs, detectors)
+    except ConfigError as error:
+        fail("rl_lab.check", f"detectors={path!r} is invalid: {error}")
+    print(f"{len(kinds)} detector(s) from {path}, replayed over {len(jobs)} runs' log points")
+    print_detector_rows(detector_rows(jobs, firings, kinds))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     golden_path = Path(args.golden) if args.golden else RESULTS / "atlas" / tier_of(sweep_dir) / "golden.json"
     try:
         jobs = load_sweep(sweep_dir)
+        if args.detectors is not None:
+            return report_detectors(jobs, args.detectors)
         golden = json.loads(golden_path.read_text())
     except FileNotFoundError as error:
         fail("rl_lab.check", str(error))
@@ -93,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     gaps = [f"{v.env}/{v.bug}" for v in verdicts if v.gap]
     if gaps:
         print(f"known gaps (no detector caught them in the golden sweep either): {', '.join(gaps)}")
+    if args.per_detector:
+        firings = {job.path: dict(job.summary["detectors"]) for job in jobs}
+        kinds = {e["detector"]: e["kind"] for job in jobs for e in read_events(job.path)}
+        kinds = dict(sorted(kinds.items(), key=lambda item: (item[1], item[0])))
+        print_detector_rows(detector_rows(jobs, firings, kinds))
     failed = [v for v in verdicts if not v.passed]
     if failed or (clean and fpr > max_fpr) or not verdicts:
         reasons = [f"{len(failed)} bug(s) not caught"] if failed else []

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rl_lab.lab.atlas import TierSettings, load_tier, multiruns
@@ -92,7 +93,10 @@ def test_a_mistyped_tier_fails_before_any_job(tmp_path):
     assert "no job was launched" in done.stderr
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # nothing created before the check
     done = _run("rl_lab.atlas", "tier=slow")
-    assert done.returncode == 2 and "tier='slow' is invalid: valid choices are ci, fast, pong" in done.stderr
+    assert (
+        done.returncode == 2
+        and "tier='slow' is invalid: valid choices are ci, fast, fast_evaluation, pong" in done.stderr
+    )
 
 
 def test_tier_gives_bugs_with_a_context_their_own_control():
@@ -170,3 +174,109 @@ def test_look_prints_two_runs_side_by_side_and_the_detectors_that_fired(ci_sweep
     assert "policy/act_train_kl [" in lines[0] and len([line for line in lines if line.strip()[:1].isdigit()]) == 3
     assert re.search(r"act_train_consistency at [\d,]+ \(policy/act_train_kl\)", done.stdout), done.stdout
     assert (tmp_path / "look.png").stat().st_size > 1000
+
+
+def _readme_block(first_line: str) -> str:
+    """The fenced code block of README.md that begins with ``first_line``."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index(first_line)
+    return readme[start : readme.index("```", start)]
+
+
+@pytest.fixture
+def users_detector(tmp_path) -> Path:
+    """README's example detector, written where a user keeps it: their own directory."""
+    (tmp_path / "my_detectors.py").write_text(_readme_block("# my_detectors.py"))
+    (tmp_path / "my_detectors.yaml").write_text(_readme_block("# my_detectors.yaml"))
+    return tmp_path
+
+
+def test_readme_example_detector_catches_learned_then_lost_and_not_steady_learning(users_detector):
+    sys.path.insert(0, str(users_detector))
+    try:
+        from my_detectors import ReturnDrop
+    finally:
+        sys.path.remove(str(users_detector))
+    elhage = [-0.6, -0.2, 0.2, 0.1, -0.3, -0.6]  # learned to +0.2, then back to random play
+    steady = [-0.6, -0.2, 0.2, 0.5, 0.8, 0.85, 0.8, 0.9]
+    for series, expected in ((elhage, 4), (steady, None)):
+        detector = ReturnDrop(return_range=[-1, 1])
+        fired = [i for i, r in enumerate(series) if detector.observe(i * 1000, {"charts/return_last100": r})]
+        assert (fired[0] if fired else None) == expected
+    assert ReturnDrop().check(0, {"charts/return_last100": 0.0}) is None  # no env scale: no verdict
+
+
+def test_check_replays_a_users_detector_over_a_sweep_and_reports_it_per_detector(ci_sweep, users_detector):
+    done = _run("rl_lab.check", str(ci_sweep), "detectors=my_detectors.yaml", cwd=users_detector)
+    assert done.returncode == 0, done.stderr
+    assert f"1 detector(s) from my_detectors.yaml, replayed over {len(load_sweep(ci_sweep))} runs" in done.stdout
+    assert "detector return_drop (learning):" in done.stdout
+    clean = sum(job.bug == "none" for job in load_sweep(ci_sweep))
+    assert re.search(rf"false alarms \d+/{clean} clean runs \(95% upper bound 0\.\d{{3}}\)", done.stdout)
+
+
+def test_check_replay_reproduces_the_recorded_detectors(ci_sweep, tmp_path):
+    """Replaying the default detectors gives each run the first firings it recorded live."""
+    from omegaconf import OmegaConf
+
+    from rl_lab.lab.check import replayed_firings
+    from rl_lab.run.config import CONFIG_DIR
+
+    detectors = OmegaConf.load(CONFIG_DIR / "diagnostics" / "default.yaml").detectors
+    jobs = load_sweep(ci_sweep)
+    firings, _ = replayed_firings(jobs, detectors)
+    assert {job.path: firings[job.path] for job in jobs} == {job.path: job.summary["detectors"] for job in jobs}
+
+
+def test_check_refuses_a_detectors_file_it_cannot_use_in_one_line(ci_sweep, users_detector):
+    done = _run("rl_lab.check", str(ci_sweep), "detectors=nowhere.yaml", cwd=users_detector)
+    assert done.returncode == 2 and "detectors='nowhere.yaml' is invalid: no such file" in done.stderr
+    (users_detector / "bad.yaml").write_text("mine:\n  _target_: my_detectors.NoSuchDetector\n")
+    done = _run("rl_lab.check", str(ci_sweep), "detectors=bad.yaml", cwd=users_detector)
+    assert done.returncode == 2 and "detectors='bad.yaml' is invalid: cannot build them" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_seed_sets_that_set_a_number_and_those_that_measure_it_are_disjoint():
+    from rl_lab.lab.seeds import FITTING, MEASURING, SEED_SETS
+
+    assert set(SEED_SETS) == {*FITTING, *MEASURING}
+    fitting = {seed for name in FITTING for seed in SEED_SETS[name]}
+    measuring = {seed for name in MEASURING for seed in SEED_SETS[name]}
+    assert not fitting & measuring
+    assert set(SEED_SETS["evaluation_bugs"]) <= set(SEED_SETS["evaluation"]) and len(SEED_SETS["evaluation"]) >= 20
+    tier = load_tier(TierSettings(tier="fast_evaluation"))
+    assert tier.seeds == SEED_SETS["evaluation_bugs"] and tier.clean_seeds == SEED_SETS["evaluation"]
+    assert load_tier(TierSettings(tier="fast")).clean_seeds == SEED_SETS["atlas_clean"]
+
+
+class _Curve:
+    """A stand-in run: only its return curve."""
+
+    def __init__(self, returns):
+        self.returns = np.asarray(returns, dtype=float)
+
+    def series(self, key):
+        return np.arange(1, len(self.returns) + 1) * 1000, self.returns
+
+
+def test_the_return_test_separates_where_the_seeds_part():
+    from rl_lab.lab.detection import return_test_step
+
+    clean = [_Curve([20, 40, 80, 120, 150]), _Curve([22, 45, 85, 118, 160]), _Curve([19, 38, 75, 125, 155])]
+    slowed = [_Curve([21, 39, 50, 60, 70]), _Curve([20, 41, 52, 58, 72]), _Curve([18, 40, 48, 61, 69])]
+    assert return_test_step(slowed, clean) == 3000
+    assert return_test_step(clean[:2], clean[1:]) is None  # the same runs never separate
+    assert return_test_step(slowed[:1], clean) is None  # one seed: no test
+
+
+def test_detection_counts_both_columns_from_the_events(ci_sweep):
+    from rl_lab.lab.detection import detection
+
+    pairs, alarms = detection(load_sweep(ci_sweep))
+    by_bug = {p.bug: p for p in pairs}
+    # every ci bug trips an exact check at the first log point; the generic detectors see fewer of them
+    assert all(p.flagged["with consistency"] == p.runs == 1 for p in pairs)
+    assert sum(p.flagged["generic"] for p in pairs) < len(pairs)
+    assert by_bug["off_by_one_frames"].first["with consistency"] == 1000
+    assert alarms["generic"] == alarms["with consistency"] == (0, 4)

@@ -362,7 +362,7 @@ class Oscillation(_Windowed):
         metric: str = "charts/return_last100",
         window_steps: int = 60_000,
         min_swings: int = 6,
-        min_amplitude: float = 0.1,
+        min_amplitude: float = 0.2,
         return_range: Sequence[float] | None = None,
         name: str | None = None,
     ):

@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rl_lab import bugs
+from rl_lab.lab.seeds import seed_set  # noqa: F401  (importing registers ${seeds:NAME} for the tier files)
 from rl_lab.lab.sweep import CLEAN
 from rl_lab.run.config import CONFIG_DIR, ConfigError
 
@@ -63,6 +64,10 @@ def load_tier(settings: TierSettings) -> DictConfig:
     try:
         tier = OmegaConf.merge(OmegaConf.structured(TierSettings), OmegaConf.load(path), given)
     except OmegaConfBaseException as error:
+        raise ConfigError(f"tier file {path} is invalid: {str(error).splitlines()[0]}") from None
+    try:
+        OmegaConf.resolve(tier)  # ${seeds:NAME}
+    except (OmegaConfBaseException, ConfigError) as error:
         raise ConfigError(f"tier file {path} is invalid: {str(error).splitlines()[0]}") from None
     unset = [k for k, v in tier.items() if v is None and k != "out"]
     if unset:

@@ -8,18 +8,30 @@ within the run). A run of a bug is *caught* when one of its must-fire detectors 
 then; a clean run raises a *false alarm* when any detector fires at all.
 
 Prints the true-positive rate over the bugs' runs, the false-positive rate over the clean
-runs, and the median detection latency. Exit status 1 on a regression: a bug caught in
-fewer than half of its runs (a bug whose golden signature has no must-fire detector counts
-as never caught), or a false-alarm rate above ``max_fpr`` (default 0). Bugs the sweep did
-not run are listed, not failed (a reduced sweep checks a subset).
+runs, and the median detection latency. Per detector (:func:`detector_rows`): which bugs it
+fires on, how early, and its false alarms with a 95% upper bound; for the detectors the runs
+recorded, or for any others replayed over the runs' log points (:func:`replayed_firings`:
+a user's own detector, checked against the zoo without training anything again).
+
+Exit status 1 on a regression: a bug caught in fewer than half of its runs (a bug whose
+golden signature has no must-fire detector counts as never caught), or a false-alarm rate
+above ``max_fpr`` (default 0). Bugs the sweep did not run are listed, not failed (a reduced
+sweep checks a subset).
 """
 
 from __future__ import annotations
 
+import math
+import statistics
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf
+from scipy import stats
+
 from rl_lab.lab.sweep import CLEAN, Job
+from rl_lab.run.config import ConfigError
 
 
 @dataclass
@@ -64,3 +76,73 @@ def check(jobs: list[Job], golden: dict[str, Any]) -> tuple[list[BugVerdict], li
             verdicts.append(BugVerdict(env, bug, len(runs), len(caught), caught, sig["must_fire"], sig["budget_steps"]))
     alarms = [j for j in clean if j.summary["detectors"]]
     return verdicts, clean, alarms, not_run
+
+
+@dataclass
+class DetectorRow:
+    """What one detector did over a sweep: per bug x env, how many runs it fired in and how early;
+    over the clean runs, its false alarms."""
+
+    name: str
+    kind: str
+    pairs: list[tuple[str, str, int, int, int | None]]  # env, bug, runs fired, runs, median first firing
+    clean_alarms: int
+    clean_runs: int
+
+    @property
+    def caught_pairs(self) -> list[tuple[str, str, int, int, int | None]]:
+        """The bug x env pairs it fires in, in at least half of their runs."""
+        return [p for p in self.pairs if p[2] and 2 * p[2] >= p[3]]
+
+    @property
+    def alarm_upper_bound(self) -> float:
+        """One-sided 95% (Clopper-Pearson) upper bound of its false-alarm rate."""
+        if not self.clean_runs:
+            return math.nan
+        return stats.binomtest(self.clean_alarms, self.clean_runs, alternative="less").proportion_ci(0.95).high
+
+
+def detector_rows(jobs: list[Job], firings: dict[Path, dict[str, int]], kinds: dict[str, str]) -> list[DetectorRow]:
+    """One row per detector in ``kinds``, from each run's first firings (``firings[job.path]``);
+    bug runs at their default dose only, as :func:`check`."""
+    rows = []
+    for name, kind in kinds.items():
+        pairs = []
+        for env, bug in sorted({(j.env, j.bug) for j in jobs if j.bug != CLEAN and j.default_dose}):
+            runs = [j for j in jobs if (j.env, j.bug) == (env, bug) and j.default_dose]
+            steps = [firings[j.path][name] for j in runs if name in firings[j.path]]
+            pairs.append((env, bug, len(steps), len(runs), int(statistics.median(steps)) if steps else None))
+        clean = [j for j in jobs if j.bug == CLEAN]
+        alarms = sum(name in firings[j.path] for j in clean)
+        rows.append(DetectorRow(name, kind, pairs, alarms, len(clean)))
+    return rows
+
+
+def replayed_firings(jobs: list[Job], detectors: DictConfig) -> tuple[dict[Path, dict[str, int]], dict[str, str]]:
+    """Each run's log points replayed through ``detectors`` (name -> ``_target_`` config, as in
+    ``diagnostics.detectors``): the first firing of each, per run, and each detector's kind.
+
+    The config is resolved inside the run's environment's composed config, so it may read the
+    env's scales (``${oc.select:env.return_range,null}``). A ``_target_`` in the user's own module
+    imports from the current directory."""
+    from hydra.utils import instantiate
+
+    from rl_lab.instruments.detectors import DetectorBank, replay
+    from rl_lab.run.training import compose_config
+
+    per_env: dict[str, DictConfig] = {}
+    firings, kinds = {}, {}
+    for job in jobs:
+        if job.env not in per_env:
+            cfg = OmegaConf.to_container(compose_config([f"env={job.env}"]))  # plain: room for a key of ours
+            per_env[job.env] = OmegaConf.merge(OmegaConf.create(cfg), {"mine": detectors})
+        cfg = per_env[job.env]
+        try:
+            bank = DetectorBank({name: instantiate(cfg.mine[name]) for name in detectors})
+        except Exception as error:  # an import error, a bad argument: the user's config, named
+            raise ConfigError(f"detectors: cannot build them ({type(error).__name__}: {error})") from None
+        kinds.update({name: d.kind for name, d in bank.detectors.items()})
+        firings[job.path] = {}
+        for event in replay(job.metrics, bank):
+            firings[job.path].setdefault(event.detector, event.step)
+    return firings, kinds

@@ -37,7 +37,7 @@ ALPHA = 0.05  # the return test's level, one-sided (bug below clean), at each lo
 PANELS = (
     ("charts/return_last100", "return (last 100 episodes)", "linear"),
     ("grads/global_norm", "gradient norm (before clipping)", "log"),
-    ("params/global_norm", "parameter norm", "log"),
+    ("params/global_norm", "parameter norm", "linear"),
 )
 
 

@@ -42,12 +42,17 @@ bugs.load()  # every bug module becomes an option of the `bug` config group
 OmegaConf.register_new_resolver("rl_lab.run_dir", lambda resume, fresh: resume if resume else fresh, replace=True)
 
 
-def compose_settings(overrides: list[str]) -> TrainConfig:
-    """The range-checked settings ``python -m rl_lab.train OVERRIDES`` would run with (for scripts and tests)."""
+def compose_config(overrides: list[str]) -> DictConfig:
+    """The config ``python -m rl_lab.train OVERRIDES`` would compose (unresolved, unchecked)."""
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return to_settings(compose("config", overrides=list(overrides)))
+        return compose("config", overrides=list(overrides))
+
+
+def compose_settings(overrides: list[str]) -> TrainConfig:
+    """The range-checked settings ``python -m rl_lab.train OVERRIDES`` would run with (for scripts and tests)."""
+    return to_settings(compose_config(overrides))
 
 
 def _crossed(step: int, steps_per_update: int, interval: int) -> bool:
