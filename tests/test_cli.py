@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-COMMANDS = ["train", "probe", "atlas", "report", "check", "diagnose", "evaluate", "reveal", "bugs", "look"]
+COMMANDS = ["train", "probe", "atlas", "report", "check", "diagnose", "evaluate", "reveal", "bugs", "look", "elhage"]
 
 
 def _cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
