@@ -13,6 +13,7 @@ from rl_lab.instruments.detectors import (
     CONSISTENCY,
     DIVERGENCE,
     LEARNING,
+    BelowEnvelope,
     CriticFit,
     DetectorBank,
     EntropyCollapse,
@@ -294,3 +295,21 @@ def test_return_rules_scale_with_the_env_return_range_and_give_no_verdict_withou
     assert _first_firing(Oscillation(return_range=[-1, 1]), swinging) == 60
     assert _first_firing(Oscillation(return_range=CARTPOLE_RANGE), swinging) is None
     assert _first_firing(Oscillation(), swinging) is None
+
+
+def test_below_envelope_flags_a_run_that_only_learns_slower(tmp_path, monkeypatch):
+    import rl_lab.run.config
+
+    envelope = {
+        "detector": {"patience_steps": 10_000},
+        "metrics": {"charts/return_last100": {"smooth_steps": 0, "steps": [0, 100_000], "low": [0.0, 100.0]}},
+    }
+    (tmp_path / "envelopes").mkdir()
+    (tmp_path / "envelopes" / "toy.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(envelope)))
+    monkeypatch.setattr(rl_lab.run.config, "CONFIG_DIR", tmp_path)
+    clean = [{"charts/return_last100": 1.2 * i} for i in range(N)]  # above the envelope's slope of 1 per point
+    slowed = [{"charts/return_last100": 0.5 * i} for i in range(N)]  # learns, at half the speed
+    assert _first_firing(BelowEnvelope(envelope="toy"), clean) is None
+    assert _first_firing(BelowEnvelope(envelope="toy"), slowed) == 11  # below from point 1, for 10,000 steps
+    assert _first_firing(BelowEnvelope(envelope="other"), slowed) is None  # no envelope: no verdict
+    assert _first_firing(BelowEnvelope(metric="value/explained_variance", envelope="toy"), slowed) is None

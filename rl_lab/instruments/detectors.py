@@ -38,6 +38,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 DIVERGENCE, LEARNING, CONSISTENCY = "divergence", "learning", "consistency"
 
 
@@ -422,6 +424,55 @@ class CriticFit(_Windowed):
 
     def check(self, step, scalars):
         return self.verdict
+
+
+def load_envelope(env: str | None, metric: str) -> dict[str, Any] | None:
+    """The clean envelope of ``metric`` for ``env`` (``conf/envelopes/<env>.yaml``, written by
+    ``scripts/calibrate_envelope.py``), or None where none was calibrated."""
+    from omegaconf import OmegaConf
+
+    from rl_lab.run.config import CONFIG_DIR
+
+    path = CONFIG_DIR / "envelopes" / f"{env}.yaml"
+    if env is None or not path.exists():
+        return None
+    envelope = OmegaConf.to_container(OmegaConf.load(path))
+    return envelope["metrics"].get(metric) and {**envelope["metrics"][metric], **envelope["detector"]}
+
+
+class BelowEnvelope(_Windowed):
+    """Learning slower than the clean agent ever does: the metric, as a median over the last
+    ``smooth_steps``, stays below the env's clean envelope (the lowest any clean calibration
+    run was at that step) for ``patience_steps`` agent steps.
+
+    The envelope, its smoothing and its patience come from clean runs on the calibration seeds
+    (``conf/envelopes/<env>.yaml``, ``scripts/calibrate_envelope.py``); no envelope, no verdict.
+    Past the envelope's last step its last level holds. This is the detector for the bug that
+    only slows learning: the run learns, just never as fast as a clean one.
+    """
+
+    kind = LEARNING
+
+    def __init__(self, metric: str = "charts/return_last100", envelope: str | None = None, name: str | None = None):
+        found = load_envelope(envelope, metric) or {"steps": [], "low": [], "smooth_steps": 0, "patience_steps": 0}
+        super().__init__(metric, found["smooth_steps"], name)
+        self.steps, self.low = list(found["steps"]), list(found["low"])
+        self.patience_steps = found["patience_steps"]
+        self.since: int | None = None
+
+    def check(self, step, scalars):
+        if self._push(step, scalars) is None or not self.steps or step < self.steps[0]:
+            return None
+        level = statistics.median(self._values())
+        low = float(np.interp(step, self.steps, self.low))
+        self.since = (self.since if self.since is not None else step) if level < low else None
+        if self.since is not None and step - self.since >= self.patience_steps:
+            return (
+                level,
+                low,
+                f"{self.metric} {level:.3g} below the clean envelope {low:.3g} for {step - self.since:,} steps",
+            )
+        return None
 
 
 class NoLearning(Detector):

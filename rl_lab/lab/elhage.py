@@ -6,9 +6,9 @@ infinity"; the cause was an off-by-one error in the frames fed to the training s
 Catch the same bug (``bug=off_by_one_frames``, lag k) does the same within 100k steps: the
 agent learns, then its gradient norm explodes and the return falls back to random play.
 
-:func:`run_pairs` trains the bug and the clean agent on the same seeds (two at a time, one
-torch thread each; a finished run of the same settings is reused). :func:`story` reads them
-back: per seed, the bug's peak and final return, the largest gradient and parameter norms,
+:func:`run_pairs` trains the bug and the clean agent on the same seeds
+(:func:`rl_lab.lab.runs.train_missing`: two at a time, a finished run reused). :func:`story`
+reads them back: per seed, the bug's peak and final return, the largest gradient and parameter norms,
 the divergence step and each detector's first firing; across seeds, the first log point at
 which a return-only test (Welch's, bug seeds against clean seeds) separates the two, for
 comparison with the detectors. :func:`draw` puts return, gradient norm, parameter norm and
@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import statistics
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from rl_lab.lab.runs import RunSpec, train_missing
 from rl_lab.run.runlog import read_events, read_metrics
 
 BUG = "off_by_one_frames"
@@ -56,38 +55,10 @@ class Pair:
         return [f"env={self.env}", f"seed={self.seed}", f"total_steps={self.total_steps}", *bug]
 
 
-def _finished(run_dir: Path, total_steps: int) -> bool:
-    summary = run_dir / "summary.json"
-    return summary.exists() and json.loads(summary.read_text()).get("steps", 0) >= total_steps
-
-
-def _train(job: tuple[list[str], str]) -> str:
-    from hydra import compose, initialize_config_dir
-
-    from rl_lab.run.config import CONFIG_DIR
-    from rl_lab.run.training import prepare_run, train
-
-    overrides, run_dir = job
-    overrides = [*overrides, "progress=false", "torch_threads=1"]
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
-    train(prepare_run(cfg, Path(run_dir), overrides), Path(run_dir))
-    return run_dir
-
-
 def run_pairs(pairs: list[Pair], root: Path, jobs: int = 2) -> int:
     """Train every pair's bug and clean runs not already finished under ``root``; how many were trained."""
-    todo = [
-        (pair.overrides(arm), str(pair.run_dir(root, arm)))
-        for pair in pairs
-        for arm in ("bug", "clean")
-        if not _finished(pair.run_dir(root, arm), pair.total_steps)
-    ]
-    for _, run_dir in todo:  # an unfinished run of an earlier call starts over
-        shutil.rmtree(run_dir, ignore_errors=True)
-    with ProcessPoolExecutor(jobs) as pool:
-        list(pool.map(_train, todo))
-    return len(todo)
+    specs = [RunSpec(tuple(p.overrides(arm)), p.run_dir(root, arm)) for p in pairs for arm in ("bug", "clean")]
+    return train_missing(specs, jobs)
 
 
 def _series(run_dir: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
