@@ -9,8 +9,10 @@ that bug's runs (``rl_lab.lab.signatures.fit``), then for each of the bug's eval
 
 * **flagged**: is it "not clean"? A detector fired by the signatures' horizon, or the diagnoser's
   top answer is not "no bug".
-* **seam in top 3**: is the bug's seam among the seams of the diagnoser's three best candidates?
-  Only bugs that share their seam with another zoo bug can pass this; the table says which.
+* **seam in top 3**: is the bug's seam among the three the diagnoser names first
+  (``rl_lab.lab.diagnose.likely_seams``: the seams of the exact checks that fired, then those of
+  its best candidates)? A bug at a seam that no exact check recomputes and no other zoo bug
+  patches cannot pass; the table says which seams another bug shares.
 
 The diagnoser's weights are the ones in ``rl_lab/lab/diagnose.py`` when the script runs
 (printed with the result), fixed before this measurement. Writes
@@ -63,8 +65,7 @@ def main(argv: list[str]) -> int:
             candidates, _ = diagnose.rank(job, env_golden)
             top = candidates[0].name
             flagged += bool(diagnose.fired_by(job, horizon)) or top != CLEAN
-            seams = set().union(*(seam[c.name] for c in candidates[:3] if c.name != CLEAN))
-            in_top3 += bool(seam[bug] & seams)
+            in_top3 += bool(seam[bug] & {s for s, _ in diagnose.likely_seams(job, candidates, horizon)})
             answers.append(f"{job.env}: {top}")
         rows.append(
             f"| {bug} | {'+'.join(sorted(seam[bug]))} | {'yes' if shared[bug] else 'no'} | {flagged}/{len(runs)} "

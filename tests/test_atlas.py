@@ -280,3 +280,13 @@ def test_detection_counts_both_columns_from_the_events(ci_sweep):
     assert sum(p.flagged["generic"] for p in pairs) < len(pairs)
     assert by_bug["off_by_one_frames"].first["with consistency"] == 1000
     assert alarms["generic"] == alarms["with consistency"] == (0, 4)
+
+
+def test_an_exact_check_points_at_its_seam_for_a_bug_no_signature_knows(ci_sweep, tmp_path):
+    golden = json.loads(GOLDEN_CI.read_text())
+    del golden["envs"]["cartpole"]["bugs"]["off_by_one_frames"]  # the lab has never seen this bug
+    (tmp_path / "golden.json").write_text(json.dumps(golden))
+    bugged = next(ci_sweep.glob("bug=off_by_one_frames,*"))
+    done = _run("rl_lab.diagnose", str(bugged), f"golden={tmp_path / 'golden.json'}")
+    assert done.returncode == 0, done.stderr
+    assert "look first at the seams: training_forward (act_train_consistency fired at 1,000)" in done.stdout

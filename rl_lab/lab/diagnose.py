@@ -160,6 +160,34 @@ def rank(
     return sorted(candidates, key=lambda c: c.score), z_run
 
 
+def check_seams() -> dict[str, str]:
+    """Exact check -> the seam it recomputes (``seam`` in ``conf/diagnostics/default.yaml``)."""
+    from omegaconf import OmegaConf
+
+    from rl_lab.run.config import CONFIG_DIR
+
+    detectors = OmegaConf.load(CONFIG_DIR / "diagnostics" / "default.yaml").detectors
+    return {name: cfg.seam for name, cfg in detectors.items() if cfg.get("seam")}
+
+
+def likely_seams(job: Job, candidates: list[Candidate], horizon: int, top: int = 3) -> list[tuple[str, str]]:
+    """The seams to look at first, with why: those of the exact checks that fired (in the order they
+    fired; a check recomputes its seam, so this holds for a bug no signature knows), then those of
+    the ranked candidate bugs."""
+    seams: dict[str, str] = {}
+    by_check = check_seams()
+    exact = sorted((e["step"], e["detector"]) for e in read_events(job.path) if e["detector"] in by_check)
+    for step, name in exact:
+        if step <= horizon:
+            seams.setdefault(by_check[name], f"{name} fired at {step:,}")
+    registry = bugs.registry()
+    for candidate in candidates:
+        if candidate.name != CLEAN:
+            for seam in bugs.seams_of(registry[candidate.name]):
+                seams.setdefault(seam, f"like {candidate.name}")
+    return list(seams.items())[:top]
+
+
 def load_run(run_dir: Path) -> Job:
     job = read_job(Path(run_dir))
     if job is None:
@@ -223,6 +251,8 @@ def report(
         lines.append(f"  {i}. {c.name:22s} score {c.score:5.2f}  seam: {seam}")
         for item in c.evidence[:5]:
             lines.append(f"       - {item}")
+    seams = likely_seams(job, candidates, horizon)
+    lines.append("look first at the seams: " + "; ".join(f"{seam} ({why})" for seam, why in seams))
     found = symptoms(job, z_run)
     lines.append(
         "symptoms: " + (", ".join(found) if found else "none of the four (goes up, explodes, oscillates, plateaus)")
