@@ -5,7 +5,8 @@
 
 Trains the clean agent on several seeds (two at a time), then for each detector prints the
 statistic its rule tests, at its most extreme over every clean run, next to the default
-threshold; and the events the default detectors fired. Writes
+threshold (windows of log points: 1,000 steps apart at the default log_interval); and the
+events the default detectors fired. Writes
 ``results/detectors/clean_<env>_calibration.txt``.
 """
 
@@ -42,16 +43,16 @@ def extremes(points: list[dict]) -> dict[str, float]:
     ev_medians = [statistics.median(ev[i - 10 : i]) for i in range(10, len(ev) + 1)]
     norms = _finite(points, "params/global_norm")
     return {
-        "loss_explosion: max value loss / (max|return| + 1)^2  [threshold 10, 3 in a row]": max(
+        "loss_explosion: max value loss / (max|return| + 1)^2  [threshold 10, for 2,000 steps]": max(
             p["losses/value"] / _return_scale(p) ** 2 for p in points
         ),
-        "grad_spikes: max gradient norm / running median of 50  [threshold 100, 3 in 50]": max(spikes),
+        "grad_spikes: max gradient norm / running median of 50 points  [threshold 100, 3 in 50,000 steps]": max(spikes),
         "param_norm_growth: max parameter norm / first  [threshold 3]": max(norms) / norms[0],
-        "value_divergence: min 10-point median explained variance  [threshold -2]": min(ev_medians),
+        "value_divergence: min 10-point median explained variance  [threshold -2 over 10,000 steps]": min(ev_medians),
         "value_divergence: max max|value| / (max|return| + 1)  [threshold 10]": max(
             max(abs(p["value/values_min"]), abs(p["value/values_max"])) / _return_scale(p) for p in points
         ),
-        "entropy_collapse: min entropy / log(n_actions)  [threshold 0.02, 5 in a row]": min(
+        "entropy_collapse: min entropy / log(n_actions)  [threshold 0.02, for 4,000 steps]": min(
             _finite(points, "policy/entropy_normalized")
         ),
     }
