@@ -13,8 +13,10 @@ still plays from the right frame; only what it learns from is shifted.
 Dose: k, the lag in steps (default 1). k = 0 is the clean agent.
 
 Symptoms: learns early (consecutive frames are similar, so the signal survives), then
-worse final return than clean; policy loss and KL noisier, explained variance lower
-(values are trained on the wrong frames); on CartPole the return rises, then falls or stalls.
+worse final return than clean; the acting/training KL (``policy/act_train_kl``) is non-zero
+from the first update, explained variance lower (values are trained on the wrong frames); on
+CartPole the return rises, then falls or stalls; on Catch it learns, then its gradient norm
+explodes and the return falls back to random play (``python -m rl_lab.elhage``).
 """
 
 from __future__ import annotations
