@@ -508,8 +508,8 @@ class RangeCheck(_Held):
 
     Configured per metric (``conf/diagnostics/default.yaml``): the acting/training and
     acting/eval-mode KLs and the loss's entropy and log-probability gaps must be 0, the
-    network's inputs of order 1. An exact check names the ``seam`` it recomputes, so a firing
-    points at a part of the loop even for a bug no signature knows.
+    network's inputs of order 1. Each recomputes one seam of the loop, so a firing points there
+    even for a bug no signature knows (``rl_lab.lab.diagnose.CHECK_SEAMS``).
     """
 
     kind = CONSISTENCY
@@ -520,12 +520,10 @@ class RangeCheck(_Held):
         low: float = -math.inf,
         high: float = math.inf,
         patience_steps: int = 0,
-        seam: str | None = None,
         name: str | None = None,
     ):
         super().__init__(patience_steps, name)
         self.metric, self.low, self.high = metric, low, high
-        self.seam = seam  # the seam of the loop this check recomputes (rl_lab/agent/seams.py), if it is one
 
     def check(self, step, scalars):
         value = scalars.get(self.metric)

@@ -40,6 +40,18 @@ SPREAD_FLOOR = {"linear": 0.05, "log": 0.1}  # the smallest clean spread used (u
 EVIDENCE_Z = 2.0  # a diagnostic this far from the clean band (in clean standard deviations) is evidence
 
 # Full Stack Deep Learning's troubleshooting lecture (Lecture 7): what an error curve's shape commonly means.
+# the seam each exact check of conf/diagnostics/default.yaml recomputes (rl_lab/agent/seams.py): where
+# to look when it fires. Kept here, not in the run's config, which must not name seams (bug=mystery).
+CHECK_SEAMS = {
+    "act_train_consistency": "training_forward",
+    "act_eval_consistency": "acting_mode",
+    "entropy_consistency": "entropy",
+    "log_prob_consistency": "log_prob",
+    "value_loss_consistency": "value_loss",
+    "stale_gradient": "optimizer_step",
+    "input_scale": "preprocess",
+}
+
 ADVICE = {
     "goes up": "Error goes up: commonly a flipped sign somewhere in the loss function or gradient.",
     "explodes": "Error explodes: usually a numerical issue (check every exp, log and division), "
@@ -160,26 +172,15 @@ def rank(
     return sorted(candidates, key=lambda c: c.score), z_run
 
 
-def check_seams() -> dict[str, str]:
-    """Exact check -> the seam it recomputes (``seam`` in ``conf/diagnostics/default.yaml``)."""
-    from omegaconf import OmegaConf
-
-    from rl_lab.run.config import CONFIG_DIR
-
-    detectors = OmegaConf.load(CONFIG_DIR / "diagnostics" / "default.yaml").detectors
-    return {name: cfg.seam for name, cfg in detectors.items() if cfg.get("seam")}
-
-
 def likely_seams(job: Job, candidates: list[Candidate], horizon: int, top: int = 3) -> list[tuple[str, str]]:
     """The seams to look at first, with why: those of the exact checks that fired (in the order they
     fired; a check recomputes its seam, so this holds for a bug no signature knows), then those of
     the ranked candidate bugs."""
     seams: dict[str, str] = {}
-    by_check = check_seams()
-    exact = sorted((e["step"], e["detector"]) for e in read_events(job.path) if e["detector"] in by_check)
+    exact = sorted((e["step"], e["detector"]) for e in read_events(job.path) if e["detector"] in CHECK_SEAMS)
     for step, name in exact:
         if step <= horizon:
-            seams.setdefault(by_check[name], f"{name} fired at {step:,}")
+            seams.setdefault(CHECK_SEAMS[name], f"{name} fired at {step:,}")
     registry = bugs.registry()
     for candidate in candidates:
         if candidate.name != CLEAN:
