@@ -233,7 +233,7 @@ def test_check_refuses_a_detectors_file_it_cannot_use_in_one_line(ci_sweep, user
     assert done.returncode == 2 and "detectors='nowhere.yaml' is invalid: no such file" in done.stderr
     (users_detector / "bad.yaml").write_text("mine:\n  _target_: my_detectors.NoSuchDetector\n")
     done = _run("rl_lab.check", str(ci_sweep), "detectors=bad.yaml", cwd=users_detector)
-    assert done.returncode == 2 and "detectors='bad.yaml' is invalid: cannot build them" in done.stderr
+    assert done.returncode == 2 and "detectors='bad.yaml' is invalid: cannot build detector 'mine'" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
 
 

@@ -137,10 +137,14 @@ def replayed_firings(jobs: list[Job], detectors: DictConfig) -> tuple[dict[Path,
             cfg = OmegaConf.to_container(compose_config([f"env={job.env}"]))  # plain: room for a key of ours
             per_env[job.env] = OmegaConf.merge(OmegaConf.create(cfg), {"mine": detectors})
         cfg = per_env[job.env]
-        try:
-            bank = DetectorBank({name: instantiate(cfg.mine[name]) for name in detectors})
-        except Exception as error:  # an import error, a bad argument: the user's config, named
-            raise ConfigError(f"detectors: cannot build them ({type(error).__name__}: {error})") from None
+        built = {}
+        for name in detectors:
+            try:
+                built[name] = instantiate(cfg.mine[name])
+            except Exception as error:  # an import error, a bad argument: the user's config, named
+                first = str(error).strip().splitlines()[0] if str(error).strip() else "no detail"
+                raise ConfigError(f"cannot build detector {name!r} ({type(error).__name__}: {first})") from None
+        bank = DetectorBank(built)
         kinds.update({name: d.kind for name, d in bank.detectors.items()})
         firings[job.path] = {}
         for event in replay(job.metrics, bank):
