@@ -150,6 +150,9 @@ def report_clean(run_dir: Path, episodes: int, device: str) -> list[str]:
         f"**stochastic {stochastic['mean']:.2f} +- {stochastic['std']:.2f}**, "
         f"deterministic {deterministic['mean']:.2f} +- {deterministic['std']:.2f} (mean +- std over episodes).",
         f"Detector events of the clean run: {_events_line(run_dir)}.",
+        "Training return first at or above: "
+        + ", ".join(f"{level:+d} at {_first_at(points, level)}" for level in (-19, -15, 0, 10, 18))
+        + " (openai baselines' a2c: 0 near 3.1M, +10 near 4M, +18 near 7.8M).",
         "",
         "Published references: openai baselines' a2c crosses 0 near 3.1M steps, +10 near 4M, +18 near 7.8M; "
         f"rl-baselines3-zoo's a2c scores {ZOO_A2C[1]} +- {ZOO_A2C[2]} after 10M steps (stochastic evaluation).",
@@ -160,6 +163,11 @@ def report_clean(run_dir: Path, episodes: int, device: str) -> list[str]:
         "",
         "Curve: `long_run.csv`, `long_run.png` (the references drawn as points).",
     ]
+
+
+def _first_at(points: list[tuple[int, float]], level: float) -> str:
+    step = next((s for s, r in points if r >= level), None)
+    return f"{step:,}" if step is not None else "never"
 
 
 def _events_line(run_dir: Path) -> str:
