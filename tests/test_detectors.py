@@ -69,6 +69,7 @@ HEALTHY = _series(
         "value/values_max": _noisy(50.0),
         "value/returns_min": -_noisy(2.0),
         "value/returns_max": _noisy(60.0),
+        "value/returns_std": _noisy(15.0),
         "policy/entropy_normalized": np.linspace(1.0, 0.2, N) + rng.normal(0, 0.02, N),
         "charts/return_last100": _learning_curve(),
     }
@@ -197,6 +198,35 @@ def test_detector_state_round_trips():
     assert [first.observe(i * STEP, p) for i, p in later] == [second.observe(i * STEP, p) for i, p in later]
 
 
+def _solved_cartpole(grad_norm_late, explained_variance_late):
+    """Clean CartPole once solved (as on calibration seeds 100-109 at 500k steps): from point 100
+    every return is 100.0, so the advantages vanish (gradient norm ~0.01, against ~15 at the start,
+    with a failed episode's burst every 20 points) and explained variance divides by a variance of ~0."""
+    points = []
+    for i, p in enumerate(HEALTHY):
+        if i >= 100:
+            p = {**p, "grads/global_norm": grad_norm_late(i), "value/explained_variance": explained_variance_late(i)}
+            p |= {"value/returns_min": 100.0, "value/returns_max": 100.0, "value/returns_std": 1e-3}
+            p |= {"value/values_min": 99.9, "value/values_max": 100.1}
+        points.append(p)
+    return points
+
+
+def test_grad_spikes_reads_spikes_against_the_starting_level_not_a_vanished_median():
+    start = _with(HEALTHY, "grads/global_norm", _noisy(15.0))
+    bursts = _solved_cartpole(lambda i: 300.0 if i % 20 == 0 else 0.01, lambda i: 0.5)
+    assert _first_firing(GradSpikes(), start[:100] + bursts[100:]) is None  # 20x the start
+    diverging = _solved_cartpole(lambda i: 3e4 if i % 20 == 0 else 0.01, lambda i: 0.5)
+    assert _first_firing(GradSpikes(), start[:100] + diverging[100:]) == 140  # 2000x the start, third burst
+
+
+def test_value_divergence_reads_explained_variance_only_where_the_returns_vary():
+    perfect_critic = _solved_cartpole(lambda i: 0.01, lambda i: -8.0 if i % 3 else -1.0)
+    assert _first_firing(ValueDivergence(), perfect_critic) is None
+    varying = [{**p, "value/returns_std": 15.0} for p in perfect_critic]
+    assert _first_firing(ValueDivergence(), varying) == 107  # the same numbers, now meaningful: most of the window
+
+
 def test_no_learning_is_judged_once_at_its_step():
     learned_then_dipped = _with(HEALTHY, "charts/return_last100", np.r_[np.full(160, 100.0), np.full(140, 10.0)])
     assert _first_firing(NoLearning(by_step=150 * STEP, min_return=50.0), learned_then_dipped) is None
@@ -207,7 +237,7 @@ def test_no_learning_is_judged_once_at_its_step():
     assert _first_firing(NoLearning(by_step=150 * STEP, min_return=50.0), no_return_yet) is None  # no verdict
 
 
-PANEL_OFF = ("value/values_min", "value/values_max", "value/returns_min", "value/returns_max")
+PANEL_OFF = ("value/values_min", "value/values_max", "value/returns_min", "value/returns_max", "value/returns_std")
 
 
 @pytest.mark.parametrize(
@@ -244,7 +274,10 @@ def _fired_at_step(make_detector, value_at, interval: int, steps: int = 300_000)
     [
         (EntropyCollapse, lambda s: {"policy/entropy_normalized": 0.5 if s < 100_000 else 0.001}),
         (LossExplosion, lambda s: {"losses/value": 1e6 if s >= 100_000 else 5.0, **RETURN_SCALE}),
-        (ValueDivergence, lambda s: {"value/explained_variance": -50.0 if s >= 100_000 else 0.6}),
+        (
+            ValueDivergence,
+            lambda s: {"value/explained_variance": -50.0 if s >= 100_000 else 0.6, **VALUE_SCALE},
+        ),
         (ParamNormGrowth, lambda s: {"params/global_norm": 20.0 * 1.00002 ** max(0, s - 50_000)}),
         (lambda: CriticFit(after=50_000), lambda s: {"value/explained_variance": 0.0}),
         (
@@ -280,7 +313,8 @@ def test_windows_and_patience_count_agent_steps_not_log_points(make_detector, va
     assert abs(coarse - fine) <= 1_000, (coarse, fine)
 
 
-RETURN_SCALE = {"value/returns_min": -2.0, "value/returns_max": 60.0}
+RETURN_SCALE = {"value/returns_min": -2.0, "value/returns_max": 60.0, "value/returns_std": 15.0}
+VALUE_SCALE = {**RETURN_SCALE, "value/values_min": -1.0, "value/values_max": 50.0}
 
 
 def test_return_rules_scale_with_the_env_return_range_and_give_no_verdict_without_it():

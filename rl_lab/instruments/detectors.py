@@ -189,11 +189,17 @@ class LossExplosion(_Held):
 
 class GradSpikes(_Windowed):
     """Gradient-norm spikes come too often: within the last ``window_steps`` agent steps, at least
-    ``min_spikes`` log points lie above ``factor`` times the median of the window before them.
-    A point counts only once the detector has watched for ``min_history_steps``.
+    ``min_spikes`` log points lie above ``factor`` times the gradient norm's level: the median of
+    the window before them, or the median over the first ``min_history_steps`` (the start of
+    training) if that is higher. A point counts only once the detector has watched for
+    ``min_history_steps``.
 
-    Clean CartPole's gradient norm is heavy-tailed (measured: up to 57x its running median
-    once the policy is nearly deterministic), hence the high factor and the count.
+    Why the floor at the starting level: once clean CartPole is solved, every episode runs to
+    its time limit, the advantages vanish and the running median of the gradient norm falls to
+    ~0.01; an occasional failed episode is then 10^3-10^6 x that median (calibration seeds
+    100-109, 500k steps: 3 of 10 fired without it), but never more than 46x the starting level.
+    A diverging run's gradient norm leaves its starting level by orders of magnitude (Elhage's
+    off-by-one on Catch: 10^4 x).
     """
 
     def __init__(
@@ -208,16 +214,21 @@ class GradSpikes(_Windowed):
         super().__init__(metric, window_steps, name)
         self.factor, self.min_spikes, self.min_history_steps = factor, min_spikes, min_history_steps
         self.first_step: int | None = None
+        self.start_values: list[float] = []  # the first min_history_steps: the starting level
         self.spike_steps: deque[int] = deque()
 
     def check(self, step, scalars):
         past = self._values()
-        if self._push(step, scalars) is None:
+        value = self._push(step, scalars)
+        if value is None:
             return None
         self.first_step = step if self.first_step is None else self.first_step
-        watched = step - self.first_step >= self.min_history_steps
-        if watched and past and self.points[-1][1] > self.factor * statistics.median(past):
-            self.spike_steps.append(step)
+        if step - self.first_step < self.min_history_steps:
+            self.start_values.append(value)
+        elif past:
+            level = max(statistics.median(past), statistics.median(self.start_values))
+            if value > self.factor * level:
+                self.spike_steps.append(step)
         while self.spike_steps and self.spike_steps[0] <= step - self.window_steps:
             self.spike_steps.popleft()
         count = len(self.spike_steps)
@@ -263,27 +274,37 @@ class ValueDivergence(_Windowed):
     steps is below ``ev_floor``, or the largest |value| exceeds ``scale_factor`` times
     (largest |return| + 1).
 
-    A median, because one batch whose returns barely vary gives a meaninglessly negative
-    explained variance (clean CartPole: single points down to -7, 10-point medians not below -0.5).
+    Explained variance is read only from batches whose returns vary (standard deviation at least
+    ``min_return_spread`` x (largest |return| + 1)): it divides by that variance, so a batch
+    whose returns are all alike gives a meaninglessly negative number however well the critic
+    fits. Solved clean CartPole is all alike (every return 100.0 to 3 digits, relative spread
+    below 1e-4, explained variance down to -8 with a perfect critic: calibration seeds 100-109,
+    500k steps). A median over the window, because single batches are noisy.
     """
 
     def __init__(
-        self, ev_floor: float = -2.0, window_steps: int = 10_000, scale_factor: float = 10.0, name: str | None = None
+        self,
+        ev_floor: float = -2.0,
+        window_steps: int = 10_000,
+        scale_factor: float = 10.0,
+        min_return_spread: float = 0.01,
+        name: str | None = None,
     ):
         super().__init__("value/explained_variance", window_steps, name)
-        self.ev_floor, self.scale_factor = ev_floor, scale_factor
+        self.ev_floor, self.scale_factor, self.min_return_spread = ev_floor, scale_factor, min_return_spread
 
     def check(self, step, scalars):
-        self._push(step, scalars)
+        needed = {"value/values_min", "value/values_max", "value/returns_min", "value/returns_max", "value/returns_std"}
+        if not needed <= set(scalars):
+            return None  # no verdict without the scales and the spread (the panel off logs none)
+        returns = max(abs(scalars["value/returns_min"]), abs(scalars["value/returns_max"]))
+        if scalars["value/returns_std"] >= self.min_return_spread * (returns + 1.0):
+            self._push(step, scalars)
         if self._full():
             median = statistics.median(self._values())
             if median < self.ev_floor:
                 return median, self.ev_floor, f"median explained variance {median:.3g} over {self.window_steps:,} steps"
-        needed = {"value/values_min", "value/values_max", "value/returns_min", "value/returns_max"}
-        if not needed <= set(scalars):
-            return None  # no verdict on the scales without them (the panel off logs none)
         values = max(abs(scalars["value/values_min"]), abs(scalars["value/values_max"]))
-        returns = max(abs(scalars["value/returns_min"]), abs(scalars["value/returns_max"]))
         threshold = self.scale_factor * (returns + 1.0)
         if values > threshold:
             return values, threshold, f"|value| {values:.3g} > {self.scale_factor:g} x (|return| + 1)"
