@@ -334,10 +334,8 @@ def test_return_rules_scale_with_the_env_return_range_and_give_no_verdict_withou
 def test_below_envelope_flags_a_run_that_only_learns_slower(tmp_path, monkeypatch):
     import rl_lab.run.config
 
-    envelope = {
-        "detector": {"patience_steps": 10_000},
-        "metrics": {"charts/return_last100": {"smooth_steps": 0, "steps": [0, 100_000], "low": [0.0, 100.0]}},
-    }
+    toy = {"smooth_steps": 0, "patience_steps": 10_000, "steps": [0, 100_000], "low": [0.0, 100.0]}
+    envelope = {"metrics": {"charts/return_last100": toy}}
     (tmp_path / "envelopes").mkdir()
     (tmp_path / "envelopes" / "toy.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(envelope)))
     monkeypatch.setattr(rl_lab.run.config, "CONFIG_DIR", tmp_path)
@@ -347,3 +345,18 @@ def test_below_envelope_flags_a_run_that_only_learns_slower(tmp_path, monkeypatc
     assert _first_firing(BelowEnvelope(envelope="toy"), slowed) == 11  # below from point 1, for 10,000 steps
     assert _first_firing(BelowEnvelope(envelope="other"), slowed) is None  # no envelope: no verdict
     assert _first_firing(BelowEnvelope(metric="value/explained_variance", envelope="toy"), slowed) is None
+
+
+def test_envelope_patience_outlasts_every_left_out_calibration_run():
+    from rl_lab.lab.envelope import calibrate, longest_below
+
+    steps = np.arange(10) * 1_000
+    steady, faster = steps / 1_000.0, steps / 1_000.0 + 1
+    dips = np.r_[2.0, 0, 0, 0, steady[4:]]  # below the others' envelope at 1k, 2k, 3k: 2,000 steps
+    runs = [(steps, steady), (steps, faster), (steps, dips)]
+    envelope = calibrate(runs, bucket=1, margin=1.5)
+    assert envelope.low == [0.0, 0.0, 0.0, 0.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+    assert envelope.left_out_stretches == [0, 0, 2_000]
+    assert envelope.patience_steps == 3_000
+    assert longest_below((steps, steady - 0.5), (envelope.steps, envelope.low)) == 5_000  # below from 4k to 9k
+    assert calibrate(runs, bucket=5, margin=1.5).steps == [0, 5_000]

@@ -53,7 +53,15 @@ gym.register("rl_lab/Catch-v0", entry_point="rl_lab.envs.catch:CatchEnv")
 
 SAME_STEP = {"autoreset_mode": AutoresetMode.SAME_STEP}
 # env-config keys that describe the env (for the detectors) rather than build it
-ENV_METADATA = ("name", "solved_return", "return_range", "plateau_window", "critic_fit_after", "learning_check")
+ENV_METADATA = (
+    "name",
+    "solved_return",
+    "return_range",
+    "plateau_window",
+    "critic_fit_after",
+    "critic_fit_floor",
+    "learning_check",
+)
 
 
 def make_envs(env_config: dict[str, Any], n_envs: int) -> VectorEnv:

@@ -287,7 +287,7 @@ class ValueDivergence(_Windowed):
         ev_floor: float = -2.0,
         window_steps: int = 10_000,
         scale_factor: float = 10.0,
-        min_return_spread: float = 0.01,
+        min_return_spread: float = 0.05,
         name: str | None = None,
     ):
         super().__init__("value/explained_variance", window_steps, name)
@@ -385,7 +385,7 @@ class Oscillation(_Windowed):
         metric: str = "charts/return_last100",
         window_steps: int = 60_000,
         min_swings: int = 6,
-        min_amplitude: float = 0.2,
+        min_amplitude: float = 0.3,
         return_range: Sequence[float] | None = None,
         name: str | None = None,
     ):
@@ -457,8 +457,7 @@ def load_envelope(env: str | None, metric: str) -> dict[str, Any] | None:
     path = CONFIG_DIR / "envelopes" / f"{env}.yaml"
     if env is None or not path.exists():
         return None
-    envelope = OmegaConf.to_container(OmegaConf.load(path))
-    return envelope["metrics"].get(metric) and {**envelope["metrics"][metric], **envelope["detector"]}
+    return OmegaConf.to_container(OmegaConf.load(path))["metrics"].get(metric)
 
 
 class BelowEnvelope(_Windowed):
@@ -467,7 +466,9 @@ class BelowEnvelope(_Windowed):
     run was at that step) for ``patience_steps`` agent steps.
 
     The envelope, its smoothing and its patience come from clean runs on the calibration seeds
-    (``conf/envelopes/<env>.yaml``, ``scripts/calibrate_envelope.py``); no envelope, no verdict.
+    (``conf/envelopes/<env>.yaml``, ``scripts/calibrate_envelope.py``, :mod:`rl_lab.lab.envelope`:
+    the patience outlasts every calibration run's stretch below the envelope of the others);
+    no envelope, no verdict.
     Past the envelope's last step its last level holds. This is the detector for the bug that
     only slows learning: the run learns, just never as fast as a clean one.
     """

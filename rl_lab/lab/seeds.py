@@ -13,7 +13,7 @@ from rl_lab.run.config import CONFIG_DIR, ConfigError
 
 SEED_SETS: dict[str, list[int]] = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "seeds.yaml"))
 FITTING = ("atlas", "atlas_clean", "calibration")
-MEASURING = ("evaluation_bugs", "evaluation", "mystery")
+MEASURING = ("evaluation_bugs", "evaluation", "mystery", "holdout")
 
 
 def seed_set(name: str) -> list[int]:
