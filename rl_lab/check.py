@@ -20,8 +20,9 @@ settings:
               a _target_ in your own module imports from the current directory
 
 A bug's run is caught when one of its must-fire detectors fires by its step budget; a
-clean run raises a false alarm when any detector fires. Prints the true-positive rate,
-the false-positive rate and the median detection latency; exit status 1 on a regression
+clean run raises a false alarm when any detector fires. Prints the true-positive rate and
+the false-positive rate, each with its 95% Clopper-Pearson interval, and the median detection
+latency; exit status 1 on a regression
 (a bug caught in fewer than half of its runs, or a false-alarm rate above max_fpr).
 """
 
@@ -38,7 +39,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from rl_lab.cli import fail, parse
 from rl_lab.lab.atlas import RESULTS, tier_of
-from rl_lab.lab.check import DetectorRow, check, detector_rows, replayed_firings
+from rl_lab.lab.check import DetectorRow, check, detector_rows, rate_with_ci, replayed_firings
 from rl_lab.lab.sweep import load_sweep
 from rl_lab.run.config import ConfigError
 from rl_lab.run.runlog import read_events
@@ -122,11 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     runs = sum(v.runs for v in verdicts)
     caught = sum(v.caught for v in verdicts)
     latencies = [s for v in verdicts for s in v.latencies]
-    tpr = caught / runs if runs else float("nan")
     fpr = len(alarms) / len(clean) if clean else float("nan")
     print(
-        f"true-positive rate {caught}/{runs} = {tpr:.3f} over {len(verdicts)} bugs; "
-        f"false-positive rate {len(alarms)}/{len(clean)} = {fpr:.3f} over clean runs; "
+        f"true-positive rate {rate_with_ci(caught, runs)} over {len(verdicts)} bugs; "
+        f"false-positive rate {rate_with_ci(len(alarms), len(clean))} over clean runs; "
         f"median detection latency {statistics.median(latencies):,.0f} steps"
         if latencies
         else "no detection"

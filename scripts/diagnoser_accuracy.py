@@ -6,7 +6,7 @@
 For every possible answer of ``bug=mystery`` (each zoo bug in its pool, and "none"), the first
 ``per_answer`` mystery numbers that plant it are trained with the fast tier's budget on
 training seeds the golden signatures never saw (the i-th number of each answer on ``seed`` + i,
-default 1000), as one Hydra multirun per repeat.
+default the first of the ``mystery`` seed set, ``conf/seeds.yaml``), as one Hydra multirun per repeat.
 Each run is then diagnosed blind (``rl_lab.diagnose``, against ``results/atlas/fast/golden.json``)
 and compared with what ``rl_lab.reveal`` says it planted. Writes
 ``results/diagnoser/accuracy.md``.
@@ -15,6 +15,7 @@ and compared with what ``rl_lab.reveal`` says it planted. Writes
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -25,8 +26,10 @@ from omegaconf import OmegaConf
 from rl_lab.bugs.mystery import CLEAN, pick, pool
 
 from rl_lab.lab.atlas import TierSettings, load_tier
+from rl_lab.lab.check import rate_with_ci
 from rl_lab.lab.diagnose import env_signatures, load_run, rank
 from rl_lab.lab.reveal import planted
+from rl_lab.lab.seeds import seed_set
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,8 +53,9 @@ def main(argv: list[str]) -> int:
             {
                 "envs": ["cartpole", "catch"],
                 "per_answer": 3,
-                "seed": 1000,
+                "seed": seed_set("mystery")[0],
                 "tier": "fast",
+                "train": True,
                 "out": str(ROOT / "multirun" / "mystery"),
             }
         ),
@@ -62,7 +66,7 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     # repeat i trains each answer's i-th number on seed + i: two numbers can plant the same bug and
     # dose, and on one seed they would be the same run
-    for i, numbers in enumerate(numbers_for(pool(), args.per_answer)):
+    for i, numbers in enumerate(numbers_for(pool(), args.per_answer) if args.train else []):
         subprocess.run(
             [
                 sys.executable,
@@ -97,8 +101,9 @@ def main(argv: list[str]) -> int:
         "",
         f"{len(rows)} mystery runs ({args.per_answer} per possible answer and environment: the {len(pool()) - 1} "
         f"zoo bugs of the mystery pool and no bug), {tier.total_steps:,} agent steps each, the i-th run of each "
-        f"answer on training seed {args.seed} + i (the golden signatures come from seeds 0-9); {wall:.0f} s to "
-        "train. Each run diagnosed "
+        f"answer on training seed {args.seed} + i (the golden signatures come from seeds 0-9); "
+        + (f"{wall:.0f} s to train." if args.train else f"trained earlier into `{os.path.relpath(args.out, ROOT)}`.")
+        + " Each run diagnosed "
         "blind with `python -m rl_lab.diagnose RUN_DIR` against `results/atlas/fast/golden.json`.",
         "",
         "| env | runs with a bug | top-1 | top-3 | clean runs | false alarms (a bug named) |",
@@ -112,9 +117,8 @@ def main(argv: list[str]) -> int:
         top3 = sum(r[3] for r in bugged)
         alarms = sum(r[2] != CLEAN for r in clean)
         lines.append(
-            f"| {env} | {len(bugged)} | {top1}/{len(bugged)} = {top1 / max(len(bugged), 1):.2f} | "
-            f"{top3}/{len(bugged)} = {top3 / max(len(bugged), 1):.2f} | {len(clean)} | "
-            f"{alarms}/{len(clean)} = {alarms / max(len(clean), 1):.2f} |"
+            f"| {env} | {len(bugged)} | {rate_with_ci(top1, len(bugged), 2)} | {rate_with_ci(top3, len(bugged), 2)} | "
+            f"{len(clean)} | {rate_with_ci(alarms, len(clean), 2)} |"
         )
     lines += [
         "",

@@ -24,21 +24,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from scipy import stats
-
 from rl_lab import bugs
 from rl_lab.lab import diagnose
+from rl_lab.lab.check import rate_with_ci
 from rl_lab.lab.signatures import Sweep, fit
 from rl_lab.lab.sweep import CLEAN, load_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def rate(k: int, n: int) -> str:
-    if not n:
-        return "-"
-    ci = stats.binomtest(k, n).proportion_ci(0.95)
-    return f"{k}/{n} = {k / n:.2f} [95% CI {ci.low:.2f}, {ci.high:.2f}]"
 
 
 def main(argv: list[str]) -> int:
@@ -89,9 +81,9 @@ def main(argv: list[str]) -> int:
         "|---|---|---|---|---|---|",
         *rows,
         "",
-        f"Flagged not clean: {rate(flagged_total, runs_total)} of the left-out bugs' runs.",
-        f"Seam in the top 3: {rate(seam_total, runs_total)} of all runs; "
-        f"{rate(shared_hits, shared_runs)} of the runs of bugs whose seam another zoo bug shares.",
+        f"Flagged not clean: {rate_with_ci(flagged_total, runs_total, digits=2)} of the left-out bugs' runs.",
+        f"Seam in the top 3: {rate_with_ci(seam_total, runs_total, digits=2)} of all runs; "
+        f"{rate_with_ci(shared_hits, shared_runs, digits=2)} of the runs of bugs whose seam another zoo bug shares.",
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

@@ -54,6 +54,14 @@ class BugVerdict:
         return self.gap or (self.caught > 0 and 2 * self.caught >= self.runs)
 
 
+def rate_with_ci(k: int, n: int, digits: int = 3) -> str:
+    """``k/n = rate [95% CI low, high]``: the two-sided Clopper-Pearson interval of a rate over n runs."""
+    if not n:
+        return "-"
+    ci = stats.binomtest(k, n).proportion_ci(0.95)
+    return f"{k}/{n} = {k / n:.{digits}f} [95% CI {ci.low:.{digits}f}, {ci.high:.{digits}f}]"
+
+
 def first_catch(job: Job, must_fire: list[str], budget: int | None) -> int | None:
     """The step of the earliest must-fire detector firing within the budget, else None."""
     steps = [job.summary["detectors"][n] for n in must_fire if n in job.summary["detectors"]]
