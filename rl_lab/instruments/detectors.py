@@ -236,7 +236,7 @@ class GradSpikes(_Windowed):
             return (
                 float(count),
                 float(self.min_spikes),
-                f"{count} gradient-norm spikes above {self.factor:g} x running median in {self.window_steps:,} steps",
+                f"{count} gradient-norm spikes above {self.factor:g} x their level in {self.window_steps:,} steps",
             )
         return None
 
