@@ -16,7 +16,9 @@ Symptoms: learns early (consecutive frames are similar, so the signal survives),
 worse final return than clean; the acting/training KL (``policy/act_train_kl``) is non-zero
 from the first update, explained variance lower (values are trained on the wrong frames); on
 CartPole the return rises, then falls or stalls; on Catch it learns, then its gradient norm
-explodes and the return falls back to random play (``python -m rl_lab.elhage``).
+explodes and the return falls back to random play (``python -m rl_lab.elhage``). On Pong
+(one seed, 3M steps, ``results/known_result/pong/off_by_one.md``) it never learned at all:
+entropy collapse at 892k steps, value divergence at 1.18M, while the clean run reached -15 at 4.08M.
 """
 
 from __future__ import annotations
