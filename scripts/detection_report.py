@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rl_lab.lab.atlas import tier_of
 from rl_lab.lab.detection import detection, markdown
+from rl_lab.lab.runs import write_result
 from rl_lab.lab.sweep import load_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,10 +33,7 @@ def main(argv: list[str]) -> int:
     text = markdown(pairs, alarms, f"`{sweep}`").replace(
         "\n\n", f"\n\nCommand: `python scripts/detection_report.py {' '.join(argv)}`\n\n", 1
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(text, end="")
-    print(f"written: {out}")
+    write_result(out, text)
     return 0
 
 

@@ -29,6 +29,7 @@ from rl_lab.lab.atlas import TierSettings, load_tier
 from rl_lab.lab.check import rate_with_ci
 from rl_lab.lab.diagnose import env_signatures, load_run, rank
 from rl_lab.lab.reveal import planted
+from rl_lab.lab.runs import write_result
 from rl_lab.lab.seeds import seed_set
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,10 +133,7 @@ def main(argv: list[str]) -> int:
         by_truth[truth].append(f"{env}: {top}")
     lines += [f"| {truth} | {', '.join(v)} |" for truth, v in sorted(by_truth.items())]
     out = ROOT / "results" / "diagnoser" / "accuracy.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"written: {out}")
+    write_result(out, "\n".join(lines) + "\n")
     return 0
 
 

@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from rl_lab.instruments.detectors import replay
-from rl_lab.lab.runs import RunSpec, train_missing
+from rl_lab.lab.runs import RunSpec, train_missing, write_result
 from rl_lab.lab.seeds import seed_set
 from rl_lab.run.runlog import read_metrics
 from rl_lab.run.training import build_detectors, compose_settings
@@ -72,9 +72,7 @@ def main() -> None:
         k = sum(any(kind in ("any", kinds[d]) for d in f) for f in fired.values())
         lines.append(f"| {kind} | {k}/{n} | {upper_bound(k, n):.3f} |")
     out = ROOT / "results" / "detectors" / f"false_alarms_{args.env}_{args.seeds}.md"
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"written: {out}")
+    write_result(out, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from pathlib import Path
 from rl_lab import bugs
 from rl_lab.lab import diagnose
 from rl_lab.lab.check import rate_with_ci
+from rl_lab.lab.runs import write_result
 from rl_lab.lab.signatures import Sweep, fit
 from rl_lab.lab.sweep import CLEAN, load_sweep
 
@@ -85,10 +86,7 @@ def main(argv: list[str]) -> int:
         f"Seam in the top 3: {rate_with_ci(seam_total, runs_total, digits=2)} of all runs; "
         f"{rate_with_ci(shared_hits, shared_runs, digits=2)} of the runs of bugs whose seam another zoo bug shares.",
     ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"written: {out}")
+    write_result(out, "\n".join(lines) + "\n")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Train a set of runs that may already exist: the lab's scripts keep their runs and reuse them.
+"""Train a set of runs that may already exist: the lab's scripts keep their runs and reuse them,
+and write what they measured to ``results/`` (:func:`write_result`).
 
 A run is named by its ``rl_lab.train`` overrides and its directory. :func:`train_missing` trains
 those not finished yet, ``jobs`` at a time (one torch thread each), and leaves finished ones
@@ -46,3 +47,11 @@ def train_missing(specs: list[RunSpec], jobs: int = 2) -> int:
     with ProcessPoolExecutor(jobs) as pool:
         list(pool.map(_train, todo))
     return len(todo)
+
+
+def write_result(out: Path, text: str) -> None:
+    """Write a script's result file (its parents created) and print it with where it went."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(text, end="")
+    print(f"written: {out}")
