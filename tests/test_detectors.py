@@ -227,6 +227,13 @@ def test_value_divergence_reads_explained_variance_only_where_the_returns_vary()
     assert _first_firing(ValueDivergence(), varying) == 107  # the same numbers, now meaningful: most of the window
 
 
+def test_grad_spikes_resumes_from_a_checkpoint_written_before_it_kept_the_starting_level():
+    detector = GradSpikes()
+    old_state = {k: v for k, v in GradSpikes().state_dict().items() if k != "start_values"}
+    detector.load_state_dict({**old_state, "first_step": 0, "points": [[10_000, 2.0], [11_000, 2.0]]})
+    assert detector.observe(12_000, {"grads/global_norm": 2.0}) is None  # no crash on the missing level
+
+
 def test_no_learning_is_judged_once_at_its_step():
     learned_then_dipped = _with(HEALTHY, "charts/return_last100", np.r_[np.full(160, 100.0), np.full(140, 10.0)])
     assert _first_firing(NoLearning(by_step=150 * STEP, min_return=50.0), learned_then_dipped) is None

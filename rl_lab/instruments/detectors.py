@@ -226,7 +226,10 @@ class GradSpikes(_Windowed):
         if step - self.first_step < self.min_history_steps:
             self.start_values.append(value)
         elif past:
-            level = max(statistics.median(past), statistics.median(self.start_values))
+            start = (
+                statistics.median(self.start_values) if self.start_values else 0.0
+            )  # none: a checkpoint from before it
+            level = max(statistics.median(past), start)
             if value > self.factor * level:
                 self.spike_steps.append(step)
         while self.spike_steps and self.spike_steps[0] <= step - self.window_steps:
