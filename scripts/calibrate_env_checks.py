@@ -1,19 +1,20 @@
 """Where clean runs stand at the per-environment detector settings (``conf/env/*.yaml``).
 
-    python -m rl_lab.train -m env=cartpole,catch 'seed=range(100,110)' total_steps=20000 \\
-        progress=false torch_threads=1 hydra/launcher=joblib hydra.sweep.dir=multirun/calibration
-    python scripts/calibrate_env_checks.py multirun/calibration
+    python scripts/calibrate_envelope.py env=cartpole && python scripts/calibrate_envelope.py env=catch steps=100000
+    python scripts/calibrate_env_checks.py runs/clean/cartpole_500000/seed1?? runs/clean/catch_100000/seed1??
     python scripts/calibrate_env_checks.py runs/pong_long          # the long clean Pong run
 
 Takes sweep directories or run directories. For every clean run, per environment, prints what
 the env-scaled detectors judge, against the configured levels: the return at
-``learning_check.by_step`` (``NoLearning``) and the step it first reached ``min_return``; the
+``early_learning_check.by_step`` and ``learning_check.by_step`` (``NoLearning``) and the step it
+first reached ``min_return``; the
 median explained variance over the ``critic_fit`` window from ``critic_fit_after``
 (``CriticFit``); the smallest change of the return over any ``plateau_window`` below the solved
 level, as a fraction of the width of ``return_range`` (``Plateau``). Then it replays the run's
 log points through the current default detectors of its env (``rl_lab.instruments.detectors.replay``:
 exactly the events a run with today's settings would raise) and lists them.
-Seeds 100-109 are kept apart from the atlas's seeds 0-9, which then test the settings.
+The first two commands train and read the ``calibration`` seed set (``conf/seeds.yaml``: 100-129,
+at each env's full budget), kept apart from the seeds that then measure the settings.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from rl_lab.instruments.detectors import replay
 from rl_lab.lab.sweep import CLEAN, Job, load_sweep, read_job
 from rl_lab.run.runlog import read_metrics
 from rl_lab.run.training import build_detectors, compose_settings
+
+LEARNING_CHECKS = {"early_learning_check": "early_learning", "learning_check": "no_learning"}  # env key -> detector
 
 
 def clean_runs(paths: list[str]) -> list[Job]:
@@ -58,13 +61,16 @@ def main(argv: list[str]) -> int:
         runs = sorted((j for j in jobs if j.env == env), key=lambda j: j.seed)
         print(f"{env}: {len(runs)} clean run(s), seeds {', '.join(str(j.seed) for j in runs)}")
         returns = [j.series("charts/return_last100") for j in runs]
-        check = checks.get("learning_check") or {}
-        if check.get("by_step") is not None:
+        for key, detector in LEARNING_CHECKS.items():
+            check = checks.get(key) or {}
+            if check.get("by_step") is None:
+                continue
             by, level = check["by_step"], check["min_return"]
             at = [float(v[s <= by][-1]) for s, v in returns if (s <= by).any()]
             reached = [int(s[v >= level][0]) if (v >= level).any() else None for s, v in returns]
-            print(f"  return at step {by:,}: {min(at):.3g} to {max(at):.3g} (median {statistics.median(at):.3g})")
-            print(f"  first at or above {level:g} at steps {reached}; no_learning fires below {level:g} at {by:,}")
+            spread = f"{min(at):.3g} to {max(at):.3g} (median {statistics.median(at):.3g})"
+            print(f"  {key}: return at step {by:,}: {spread}")
+            print(f"  first at or above {level:g} at steps {reached}; {detector} fires below {level:g} at {by:,}")
         after, fit = checks.get("critic_fit_after"), detectors["critic_fit"]
         if after is not None:
             medians = []

@@ -60,6 +60,7 @@ ENV_METADATA = (
     "plateau_window",
     "critic_fit_after",
     "critic_fit_floor",
+    "early_learning_check",
     "learning_check",
 )
 
