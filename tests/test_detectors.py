@@ -367,3 +367,14 @@ def test_envelope_patience_outlasts_every_left_out_calibration_run():
     assert envelope.patience_steps == 3_000
     assert longest_below((steps, steady - 0.5), (envelope.steps, envelope.low)) == 5_000  # below from 4k to 9k
     assert calibrate(runs, bucket=5, margin=1.5).steps == [0, 5_000]
+
+
+def test_per_env_learning_checks_resolve_from_the_env_config():
+    from rl_lab.run.training import build_detectors, compose_settings
+
+    catch = build_detectors(compose_settings(["env=catch"]).diagnostics).detectors
+    cartpole = build_detectors(compose_settings(["env=cartpole"]).diagnostics).detectors
+    assert (catch["early_learning"].by_step, catch["early_learning"].min_return) == (10_000, -0.4)
+    assert catch["critic_fit"].floor == -0.1 and cartpole["critic_fit"].floor == 0.1
+    assert cartpole["early_learning"].by_step is None  # no early check: it is never judged
+    assert _first_firing(cartpole["early_learning"], [{"charts/return_last100": 0.0}] * 30) is None
