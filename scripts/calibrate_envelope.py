@@ -1,8 +1,8 @@
 """The clean envelope of an environment: how low a clean run ever is at each step, on the
 calibration seeds (``conf/seeds.yaml``), for the ``BelowEnvelope`` detectors.
 
-    python scripts/calibrate_envelope.py env=cartpole            # 10 seeds x 500k steps, ~5 min on 2 cores
-    python scripts/calibrate_envelope.py env=catch steps=100000  # ~2 min
+    python scripts/calibrate_envelope.py env=cartpole            # 30 seeds x 500k steps, ~15 min on 2 cores
+    python scripts/calibrate_envelope.py env=catch steps=100000  # ~5 min
 
 Trains the clean agent on the ``calibration`` seed set at ``steps`` (default: the env's budget;
 finished runs under ``runs/clean/<env>_<steps>/`` are reused). For the return and the explained

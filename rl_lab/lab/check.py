@@ -62,6 +62,11 @@ def rate_with_ci(k: int, n: int, digits: int = 3) -> str:
     return f"{k}/{n} = {k / n:.{digits}f} [95% CI {ci.low:.{digits}f}, {ci.high:.{digits}f}]"
 
 
+def upper_bound(k: int, n: int) -> float:
+    """One-sided 95% (Clopper-Pearson) upper bound of a rate of k in n runs (NaN for none)."""
+    return stats.binomtest(k, n, alternative="less").proportion_ci(0.95).high if n else math.nan
+
+
 def first_catch(job: Job, must_fire: list[str], budget: int | None) -> int | None:
     """The step of the earliest must-fire detector firing within the budget, else None."""
     steps = [job.summary["detectors"][n] for n in must_fire if n in job.summary["detectors"]]
@@ -105,9 +110,7 @@ class DetectorRow:
     @property
     def alarm_upper_bound(self) -> float:
         """One-sided 95% (Clopper-Pearson) upper bound of its false-alarm rate."""
-        if not self.clean_runs:
-            return math.nan
-        return stats.binomtest(self.clean_alarms, self.clean_runs, alternative="less").proportion_ci(0.95).high
+        return upper_bound(self.clean_alarms, self.clean_runs)
 
 
 def detector_rows(jobs: list[Job], firings: dict[Path, dict[str, int]], kinds: dict[str, str]) -> list[DetectorRow]:
