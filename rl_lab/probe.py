@@ -26,7 +26,7 @@ from rl_lab.lab.probing import format_table, overfit_one_batch, run_all
 from rl_lab.run.config import CONFIG_DIR, ConfigError
 from rl_lab.run.runlog import write_json_atomic
 from rl_lab.run.training import build_agent, prepare_run
-from rl_lab.train import config_error
+from rl_lab.train import check_or_exit, config_error
 
 
 def run_probes(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -68,4 +68,5 @@ def main(cfg: DictConfig) -> bool:
 
 
 if __name__ == "__main__":
+    check_or_exit("probe")
     main()

@@ -21,6 +21,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from rl_lab.run.checkpoint import checkpoint_path
+from rl_lab.run.command_line import check_command_line
 from rl_lab.run.config import CONFIG_DIR, ConfigError
 from rl_lab.run.training import FINAL_STATUSES, prepare_run, previous_summary, train
 
@@ -36,6 +37,14 @@ def config_error(error: ConfigError, run_dir: Path) -> SystemExit:
     except OSError:
         pass  # not empty: an existing run (a resume) keeps everything
     return SystemExit(f"config error: {error}")
+
+
+def check_or_exit(config_name: str) -> None:
+    """Hydra's refusals of this command line as one line, before Hydra starts (rl_lab/run/command_line.py)."""
+    try:
+        check_command_line(config_name, sys.argv[1:])
+    except ConfigError as error:
+        raise SystemExit(f"config error: {error}") from None
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
@@ -81,4 +90,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    check_or_exit("config")
     main()

@@ -125,9 +125,9 @@ def validate(runs: list[list[str]]) -> None:
     Jobs that differ only in their seed are composed once (the tier's seeds are checked in
     :func:`load_tier`): composing costs ~0.3 s a job, and a tier has ~200.
     """
-    from hydra import compose, initialize_config_dir
+    from hydra import initialize_config_dir
 
-    from rl_lab.lab.sweep import check_job_config, sweep_jobs
+    from rl_lab.lab.sweep import check_job_config, compose_job, sweep_jobs
     from rl_lab.run.config import register_schema
 
     register_schema()  # what rl_lab.train registers when it starts: the schema and the bug options
@@ -136,7 +136,7 @@ def validate(runs: list[list[str]]) -> None:
         distinct = {tuple(o for o in job if not o.startswith("seed=")): job for run in runs for job in sweep_jobs(run)}
         for job in distinct.values():
             try:
-                check_job_config(compose(config_name="config", overrides=job))
+                check_job_config(compose_job("config", job))
             except ConfigError as error:
                 raise ConfigError(f"job [{' '.join(job)}]: {error}; no job was launched") from None
 

@@ -26,10 +26,13 @@ import numpy as np
 from hydra import compose
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import ConfigCompositionException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
 from rl_lab import bugs
+from rl_lab.run.command_line import composition_error
 from rl_lab.run.config import ConfigError, to_settings
 from rl_lab.run.runlog import read_metrics
 
@@ -46,6 +49,15 @@ def check_job_config(cfg: DictConfig) -> None:
     bugs.validate(to_settings(job).bug)
 
 
+def compose_job(config_name: str, overrides: list[str]) -> DictConfig:
+    """One job's config, composed as Hydra composes it; Hydra's refusal is one ConfigError line.
+    Needs an initialized Hydra (inside a Hydra app or ``initialize_config_dir``)."""
+    try:
+        return compose(config_name=config_name, overrides=overrides)
+    except (ConfigCompositionException, OmegaConfBaseException) as error:
+        raise composition_error(error, overrides, compose(config_name=config_name)) from None
+
+
 def sweep_jobs(task_overrides: list[str]) -> list[list[str]]:
     """The override list of every job a multirun with these command-line overrides launches."""
     parsed = OverridesParser.create().parse_overrides(task_overrides)
@@ -58,10 +70,45 @@ class ValidateSweep(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         for job in sweep_jobs(list(config.hydra.overrides.task)):
             try:
-                check_job_config(compose(config_name=config.hydra.job.config_name, overrides=job))
+                check_job_config(compose_job(config.hydra.job.config_name, job))
             except ConfigError as error:
                 # SystemExit, not an Exception: Hydra turns a callback's exceptions into warnings
                 raise SystemExit(f"config error in sweep job [{' '.join(job)}]: {error}; no job was launched") from None
+
+
+class SweepTable(Callback):
+    """At the end of a multirun: one row per job of the sweep directory (its overrides, status,
+    final return, first detector events, directory), printed and written to ``sweep_summary.md``
+    there, with the number of failed jobs last."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if sweep_dir.is_dir():
+            text = sweep_table(sweep_dir)
+            (sweep_dir / "sweep_summary.md").write_text(text)
+            print(text + f"written: {sweep_dir / 'sweep_summary.md'}")
+
+
+def sweep_table(sweep_dir: Path) -> str:
+    """The markdown table of every job directory in ``sweep_dir``; a job that left no summary is failed."""
+    rows, failed = [], 0
+    for path in sorted(p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        summary_file, overrides_file = path / "summary.json", path / "overrides.yaml"
+        summary = json.loads(summary_file.read_text()) if summary_file.exists() else {"status": "failed"}
+        if not summary_file.exists() and not (path / "error.txt").exists():
+            continue  # not a job directory (a report, submitit's logs)
+        command_line = OmegaConf.load(overrides_file) if overrides_file.exists() else [path.name]
+        overrides = [o for o in command_line if not o.startswith("progress=")]
+        events = sorted((step, name) for name, step in summary.get("detectors", {}).items())
+        first = ", ".join(f"{name} at {step:,}" for step, name in events[:3]) + (" ..." if len(events) > 3 else "")
+        final = summary.get("final_return")
+        failed += summary["status"] == "failed"
+        rows.append(
+            f"| {' '.join(overrides)} | {summary['status']} | {summary.get('steps', 0):,} | "
+            f"{'-' if final is None or final != final else f'{final:.2f}'} | {first or '-'} | {path.name} |"
+        )
+    header = "| overrides | status | steps | final return | first events | run directory |\n|---|---|---|---|---|---|\n"
+    return header + "".join(row + "\n" for row in rows) + f"\n{len(rows)} jobs in {sweep_dir}, {failed} failed\n"
 
 
 # --- reading a sweep back -------------------------------------------------------------------------
