@@ -67,6 +67,15 @@ def test_resume_of_a_missing_or_empty_directory_is_a_config_error(tmp_path):
         prepare_run(_compose(f"resume={tmp_path / 'run'}"), tmp_path / "run", [])
 
 
+def test_a_resume_whose_budget_is_not_above_the_run_is_refused(tmp_path):
+    _start(tmp_path, "total_steps=400")
+    for budget in ("total_steps=400", "total_steps=200"):
+        with pytest.raises(ConfigError, match=f"{budget} is invalid with resume: the run is already at step 400"):
+            prepare_run(_compose(f"resume={tmp_path}", budget), tmp_path, [f"resume={tmp_path}", budget])
+    with pytest.raises(ConfigError, match="total_steps=400 is invalid with resume"):  # a finished run, no new budget
+        prepare_run(_compose(f"resume={tmp_path}"), tmp_path, [f"resume={tmp_path}"])
+
+
 def test_a_truncated_checkpoint_is_a_config_error_naming_the_file(tmp_path):
     _start(tmp_path, "total_steps=400")
     path = checkpoint_path(tmp_path)
@@ -94,6 +103,13 @@ def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
         (("bug=off_by_one_frames", "bug.off_by_one_frames.dose=1.5"), "dose=1.5 is invalid: must be a whole number"),
         (("resume=RUNS/nowhere/deep",), "not a run directory"),
         (("bug=shuffled_labels", "bug.shuffled_labels.dose=2"), "must lie in [0, 1]"),
+        # Hydra's own refusals, one line each (rl_lab/run/command_line.py)
+        (("total_step=5000",), "total_step=5000 is invalid: no such setting (did you mean total_steps?)"),
+        (("+total_step=5000",), "+total_step=5000 is invalid: TrainConfig has no setting 'total_step'"),
+        (("env=cartpol",), "env=cartpol is invalid: valid choices are cartpole, catch, pong, pong_sb3"),
+        (("bug=off_by_one_frame",), "(did you mean off_by_one_frames?)"),
+        (("seed=abc",), "seed=abc is invalid: Value 'abc' of type 'str' could not be converted to Integer"),
+        (("-m", "seed=0,abc"), "seed=abc is invalid"),
     ],
 )
 def test_a_bad_run_is_one_line_before_any_work_and_leaves_no_directory(tmp_path, args, message):

@@ -237,7 +237,7 @@ def prepare_run(cfg: DictConfig, run_dir: Path, overrides: list[str] = ()) -> Tr
         resume_dir = Path(cfg.resume)
         if not (resume_dir / "config.yaml").is_file():
             raise ConfigError(f"resume={cfg.resume!r} is invalid: not a run directory (no config.yaml in it)")
-        load_checkpoint(resume_dir)  # a missing or unreadable checkpoint is a config error, before any work
+        at_step = load_checkpoint(resume_dir)["step"]  # a missing or unreadable checkpoint is a config error
         saved = OmegaConf.load(resume_dir / "config.yaml")
         for override in overrides:  # as Hydra composed them: a key (or config group), "=", a value
             key = override.split("=", 1)[0].lstrip("+~").replace("/", ".")
@@ -252,6 +252,12 @@ def prepare_run(cfg: DictConfig, run_dir: Path, overrides: list[str] = ()) -> Tr
         saved.total_steps = (
             cfg.total_steps if any(o.startswith("total_steps=") for o in overrides) else saved.total_steps
         )
+        # a sweep continuing its own interrupted job (no resume= on its command line) keeps the job's budget
+        if saved.total_steps <= at_step and any(o.startswith("resume=") for o in overrides):
+            raise ConfigError(
+                f"total_steps={saved.total_steps} is invalid with resume: the run is already at step {at_step:,}; "
+                f"give a budget above it, e.g. total_steps={2 * at_step}"
+            )
         saved.resume, saved.progress = cfg.resume, cfg.progress
         cfg = saved
     try:
