@@ -91,6 +91,15 @@ def test_one_failed_job_does_not_stop_the_sweep(tmp_path):
     failed, clean = sweep / "bug=crash_bug,total_steps=400", sweep / "bug=none,total_steps=400"
     assert _status(failed) == "failed" and _status(clean) == "finished"
     assert "crash_bug: deliberate failure" in (failed / "error.txt").read_text()
+    # the multirun ends with its table, one row per job, the failures counted last
+    table = (sweep / "sweep_summary.md").read_text()
+    assert "| total_steps=400 bug=crash_bug | failed | 0 | - | - | bug=crash_bug,total_steps=400 |" in table
+    assert "| total_steps=400 bug=none | finished | 400 |" in table
+    assert table.strip().endswith("2 jobs in " + str(sweep) + ", 1 failed")
+    assert done.stdout.strip().splitlines()[-2:] == [
+        table.strip().splitlines()[-1],
+        f"written: {sweep / 'sweep_summary.md'}",
+    ]
 
 
 def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path):
