@@ -1,6 +1,11 @@
-"""Shared test fixtures: a scripted vector environment whose every transition is known."""
+"""Shared test fixtures: a scripted vector environment whose every transition is known, and the
+CI tier of the atlas run once (tests/test_atlas.py checks it, tests/test_slurm.py runs it again on SLURM)."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -92,3 +97,17 @@ def scripted_env():
 def _deterministic_torch():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="session")
+def ci_sweep(tmp_path_factory) -> Path:
+    """``python -m rl_lab.atlas tier=ci`` (joblib, 2 jobs at a time) into a fresh directory."""
+    out = tmp_path_factory.mktemp("atlas") / "ci"
+    done = subprocess.run(
+        [sys.executable, "-m", "rl_lab.atlas", "tier=ci", f"out={out}"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out

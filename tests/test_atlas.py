@@ -27,14 +27,6 @@ def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=cwd)
 
 
-@pytest.fixture(scope="module")
-def ci_sweep(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("atlas") / "ci"
-    done = _run("rl_lab.atlas", "tier=ci", f"out={out}")
-    assert done.returncode == 0, done.stderr[-2000:]
-    return out
-
-
 def test_the_ci_tier_matches_its_golden_signatures(ci_sweep):
     done = _run("rl_lab.check", str(ci_sweep), f"golden={GOLDEN_CI}")
     assert done.returncode == 0, done.stdout
