@@ -93,7 +93,8 @@ def test_missing_eval_mode_without_dropout_changes_nothing(run, clean):
 
 def test_off_by_one_frames_misaligns_acting_and_training_and_costs_return(run, clean):
     _, points = run("bug=off_by_one_frames")
-    assert clean("policy/act_train_kl") == 0.0 and second_half(points, "policy/act_train_kl") > 1e-3
+    # clean: float32 rounding between batch sizes only (test_diagnostics.py, FLOAT32_ROUNDING_KL)
+    assert clean("policy/act_train_kl") < 1e-6 and second_half(points, "policy/act_train_kl") > 1e-3
     assert second_half(points, RET) < 0.7 * clean(RET)
 
 

@@ -78,20 +78,21 @@ def test_diagnostics_do_not_change_the_run(tmp_path):
     assert "policy/approx_kl" not in read_metrics(tmp_path / "off")[0]
 
 
-EXACT_CHECKS = (
-    "grads/stale_ratio",
-    "value/loss_gap",
-    "policy/entropy_gap",
-    "policy/log_prob_gap",
-    "policy/act_train_kl",
-    "policy/act_eval_kl",
-)
+EXACT_CHECKS = ("grads/stale_ratio", "value/loss_gap", "policy/entropy_gap", "policy/log_prob_gap")
+# Two checks compare the same network's logits computed in batches of different sizes (the acting
+# pass takes n_envs observations, the training pass n_steps x n_envs, the eval-mode pass kl_samples).
+# torch 2.13's CPU matrix kernels reduce in an order that depends on the batch size, so the logits
+# differ by float32 rounding (~1e-7 relative) and the KL between them is of order 1e-8 (measured:
+# at most 1.5e-8 on clean CartPole), four orders below the detectors' 1e-4.
+ROUNDING_KL_CHECKS = ("policy/act_train_kl", "policy/act_eval_kl")
+FLOAT32_ROUNDING_KL = 1e-6
 
 
-def test_consistency_checks_are_exactly_zero_in_the_clean_agent(tmp_path):
+def test_consistency_checks_are_zero_in_the_clean_agent_up_to_float_rounding(tmp_path):
     summary = train(settings_for("total_steps=3000", "log_interval=200"), tmp_path)
     points = read_metrics(tmp_path)
     assert all(p[key] == 0.0 for p in points for key in EXACT_CHECKS), "a consistency check is off in a clean run"
+    assert all(abs(p[key]) < FLOAT32_ROUNDING_KL for p in points for key in ROUNDING_KL_CHECKS)
     assert summary["detectors"] == {}
 
 
@@ -145,11 +146,12 @@ def test_clean_cartpole_full_budget_fires_no_divergence_detector(tmp_path, seed)
 
 def test_approx_kl_measures_the_update_not_a_misaligned_training_forward(tmp_path):
     """Under off_by_one_frames the training forward pass sees other frames than the policy acted on.
-    With the update frozen (lr x 0) the policy does not change, so its KL per update is exactly 0,
-    while act_train_kl shows the misalignment. (It used to compare the training forward's logits
-    with a fresh pass, and so reported the misalignment as the update's size.)"""
+    With the update frozen (lr x 0) the policy does not change, so its KL per update is exactly 0.
+    (It used to compare the training forward's logits with a fresh pass, and so reported the
+    misalignment as the update's size. act_train_kl shows the misalignment once the policy has
+    learned something, test_bug_symptoms.py: an untrained one gives neighbouring frames nearly
+    the same logits.)"""
     overrides = ("total_steps=2000", "log_interval=400", "bug=[off_by_one_frames,bad_learning_rate]")
     train(settings_for(*overrides, "bug.bad_learning_rate.dose=0.0"), tmp_path)
     points = read_metrics(tmp_path)
     assert all(p["policy/approx_kl"] == 0.0 for p in points), [p["policy/approx_kl"] for p in points]
-    assert all(p["policy/act_train_kl"] > 0.0 for p in points)  # small: an untrained policy varies little
