@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     (out / "benchmark.json").write_text(json.dumps(benchmark, indent=1))
     print(f"tier {args.tier}: {out}: {benchmark_line(benchmark)}")
-    print(f"next: python -m rl_lab.report {out}")
+    print(f"next: python -m rl_lab.check {out}   (against the committed golden signatures)")
+    print(f"      python -m rl_lab.report {out}  (its report and golden signatures, into {out / 'report'})")
     return 0
 
 

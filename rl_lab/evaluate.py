@@ -1,9 +1,9 @@
 """Evaluate a trained agent: whole episodes, stochastic and deterministic policy; optionally a GIF.
 
-usage: python -m rl_lab.evaluate run=RUN_DIR [episodes=16] [seed=10000] [gif=PATH] [gif_steps=600]
+usage: python -m rl_lab.evaluate run=RUN_DIR [episodes=16] [seed=10000] [out=PATH] [gif=PATH] [gif_steps=600]
 
     python -m rl_lab.evaluate runs/pong/<run>                     # 16 episodes in each mode
-    python -m rl_lab.evaluate results/known_result/pong/agent episodes=64   # the committed Pong agent
+    python -m rl_lab.evaluate results/known_result/pong/agent episodes=64 out=runs/pong_eval.json   # the committed agent
     python -m rl_lab.evaluate run=runs/catch/<run> episodes=0 gif=catch.gif   # only watch it play
 
 settings:
@@ -12,12 +12,14 @@ settings:
     episodes   episodes per mode, played in parallel; the first episode of each env counts
                (0: no evaluation)
     seed       the evaluation environments' seed
+    out        where to write the results (default: <run>/eval.json, refused when that file is a
+               committed result, as the committed Pong agent's is)
     gif        also write an animated GIF of the agent playing (image envs: Catch, Pong)
     gif_steps  agent steps in the GIF (15 per second)
 
 The stochastic policy samples its actions, as rl-baselines3-zoo's benchmark evaluates A2C;
 the deterministic one takes the most probable action. Results are printed and written to
-<run>/eval.json.
+out (default <run>/eval.json).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from omegaconf import MISSING
 from rl_lab.cli import fail, parse
 from rl_lab.run.checkpoint import has_weights
 from rl_lab.run.config import ConfigError
+from rl_lab.run.outputs import refuse_committed
 
 
 @dataclass
@@ -38,6 +41,7 @@ class EvaluateSettings:
     run: str = MISSING
     episodes: int = 16
     seed: int = 10_000
+    out: str | None = None
     gif: str | None = None
     gif_steps: int = 600
 
@@ -52,6 +56,8 @@ class EvaluateSettings:
             raise ConfigError(f"run={self.run!r} is invalid: not a run directory (no config.yaml in it)")
         if not has_weights(self.run):
             raise ConfigError(f"run={self.run!r} is invalid: it has no checkpoints/last.pt and no weights.pt")
+        if self.out is None and self.episodes:
+            refuse_committed(Path(self.run) / "eval.json", "out")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,12 +69,13 @@ def main(argv: list[str] | None = None) -> int:
             clip = record(Path(args.run), Path(args.gif), args.gif_steps, args.seed)
             print(f"written: {clip['path']} ({clip['steps']} agent steps of the agent at step {clip['step']:,})")
         if args.episodes:
-            result = evaluate(Path(args.run), args.episodes, args.seed)
+            out = Path(args.out) if args.out else Path(args.run) / "eval.json"
+            result = evaluate(Path(args.run), args.episodes, args.seed, out)
             for mode in MODES:
                 r = result[mode]
                 spread = f"{r['mean']:8.2f} +- {r['std']:.2f}"
                 print(f"{mode:13s} {spread} over {args.episodes} episodes (step {result['step']})")
-            print(f"written: {Path(args.run) / 'eval.json'}")
+            print(f"written: {out}")
     except ConfigError as error:
         fail("rl_lab.evaluate", str(error))
     return 0

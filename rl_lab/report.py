@@ -2,13 +2,13 @@
 
 usage: python -m rl_lab.report SWEEP_DIR [out=DIR]
 
-    python -m rl_lab.report multirun/atlas/fast                # -> results/atlas/fast/
-    python -m rl_lab.report multirun/atlas/fast out=/tmp/report
+    python -m rl_lab.report multirun/atlas/fast                # -> multirun/atlas/fast/report/
+    python -m rl_lab.report multirun/atlas/fast out=results/atlas/fast   # refit the committed report
 
 settings:
     sweep   the sweep directory (or the bare word), e.g. multirun/atlas/fast
-    out     where to write (default: results/atlas/<the sweep's tier>, relative to the
-            current directory)
+    out     where to write (default: SWEEP_DIR/report; nothing is written under results/
+            unless out= names it)
 
 Writes README.md (how each bug moved each diagnostic against the clean control, with
 Welch's t-test across seeds), plots/ and golden.json (the signatures that rl_lab.check

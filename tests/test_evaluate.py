@@ -93,6 +93,30 @@ def test_evaluate_writes_a_gif_of_an_image_agent_and_refuses_one_without_images(
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+def test_evaluate_never_overwrites_a_committed_result(tmp_path):
+    committed = REPO / "results" / "known_result" / "pong" / "agent"
+    before = (committed / "eval.json").read_bytes()
+    done = subprocess.run(
+        [sys.executable, "-m", "rl_lab.evaluate", str(committed), "episodes=2"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "eval.json is a committed result and would be overwritten: write elsewhere with out=PATH" in done.stderr
+    assert (committed / "eval.json").read_bytes() == before
+    run_dir = _short_run(tmp_path)  # an untracked run: beside it by default, or where out= says
+    out = tmp_path / "elsewhere" / "cartpole.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "rl_lab.evaluate", str(run_dir), "episodes=1", f"out={out}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and f"written: {out}" in done.stdout, done.stderr
+    assert json.loads(out.read_text())["episodes"] == 1 and not (run_dir / "eval.json").exists()
+
+
 def test_evaluate_refuses_nothing_to_do(tmp_path):
     run_dir = _short_run(tmp_path)
     done = subprocess.run(

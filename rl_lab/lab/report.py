@@ -128,7 +128,7 @@ def detector_table(sweep: Sweep, env: str, detectors: list[str]) -> list[str]:
     return rows
 
 
-def build(sweep: Sweep, golden: dict[str, Any], sweep_dir: Path) -> tuple[list[str], Plots]:
+def build(sweep: Sweep, golden: dict[str, Any], sweep_dir: Path, out: Path) -> tuple[list[str], Plots]:
     """The report's markdown lines and the plots to draw, from a sweep and its fitted signatures."""
     tier = golden["tier"]
     plots: Plots = []
@@ -136,7 +136,7 @@ def build(sweep: Sweep, golden: dict[str, Any], sweep_dir: Path) -> tuple[list[s
     lines = [
         f"# Bug atlas: tier `{tier}`",
         "",
-        f"Command: `python -m rl_lab.atlas tier={tier}` then `python -m rl_lab.report {sweep_dir}`",
+        f"Command: `python -m rl_lab.atlas tier={tier}` then `python -m rl_lab.report {sweep_dir} out={out}`",
         "",
         f"{len(sweep.jobs)} runs; "
         + ", ".join(f"{env}: {steps_by_env[env]:,} agent steps per run" for env in sweep.envs)
@@ -330,14 +330,14 @@ def plot_dose(path: Path, bug: str, rows: list[tuple[float, list[Job]]]) -> None
 
 
 def write_report(sweep_dir: Path, out: Path | None = None) -> Path:
-    """Fit the golden signatures of a sweep and render its report into ``out``
-    (default ``results/atlas/<tier>``, relative to the current directory)."""
+    """Fit the golden signatures of a sweep and render its report into ``out`` (default
+    ``<sweep_dir>/report``: the committed ones in results/ change only when asked to)."""
     sweep_dir = Path(sweep_dir)
     tier = tier_of(sweep_dir)
-    out = Path(out) if out else Path("results") / "atlas" / tier
+    out = Path(out) if out else sweep_dir / "report"
     sweep = Sweep(load_sweep(sweep_dir))
     golden = fit(sweep, tier)
-    lines, plots = build(sweep, golden, sweep_dir)
+    lines, plots = build(sweep, golden, sweep_dir, out)
     out.mkdir(parents=True, exist_ok=True)
     for path, draw in plots:
         draw(out / path)

@@ -6,7 +6,7 @@ evaluates A2C; the *deterministic* one takes the most probable action. Each mode
 plays ``episodes`` environments in parallel and counts the first episode of each
 (counting every finished episode would favour short ones). The agent is built as
 it trained, its bugs included (a bug at ``preprocess`` changes what it sees).
-Results are printed and written to ``<run>/eval.json``. The agent is a run directory
+Results are written to ``<run>/eval.json`` or where the caller says. The agent is a run directory
 (its last checkpoint) or an exported agent (``config.yaml`` and ``weights.pt``, see
 :func:`rl_lab.run.checkpoint.export_weights`).
 """
@@ -49,8 +49,9 @@ def _act(agent: A2C, obs: Any, mode: str) -> np.ndarray:
     return actions.cpu().numpy()
 
 
-def evaluate(run_dir: Path, episodes: int = 16, seed: int = 10_000) -> dict[str, Any]:
-    """Mean, std and all returns of ``episodes`` episodes per mode."""
+def evaluate(run_dir: Path, episodes: int = 16, seed: int = 10_000, out: Path | None = None) -> dict[str, Any]:
+    """Mean, std and all returns of ``episodes`` episodes per mode, also written to ``out``
+    (default ``<run_dir>/eval.json``)."""
     result: dict[str, Any] = {"episodes": episodes, "seed": seed}
     for mode in MODES:
         agent, envs, result["step"] = trained_agent(run_dir, episodes, seed)
@@ -64,7 +65,9 @@ def evaluate(run_dir: Path, episodes: int = 16, seed: int = 10_000) -> dict[str,
                 done |= np.logical_or(terminated, truncated)
         envs.close()
         result[mode] = {"mean": float(returns.mean()), "std": float(returns.std()), "returns": returns.tolist()}
-    write_json_atomic(run_dir / "eval.json", result)
+    out = out or run_dir / "eval.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out, result)
     return result
 
 
