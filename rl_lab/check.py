@@ -9,11 +9,12 @@ usage: python -m rl_lab.check SWEEP_DIR [golden=PATH] [max_fpr=0] [per_detector=
 
 settings:
     sweep     the sweep directory (or the bare word), e.g. multirun/atlas/fast
-    golden    golden signatures (default: results/atlas/<the sweep's tier>/golden.json,
-              relative to the current directory)
+    golden    golden signatures (default: the committed results/atlas/<the sweep's tier>/golden.json,
+              which ships with the package)
     max_fpr   the largest false-alarm rate that is not a regression (default 0)
     per_detector  also print, per detector the runs recorded, the bugs it fires on (runs, median
-              first firing) and its false alarms on the clean runs with a 95% upper bound
+              first firing) and its false-alarm rate on the clean runs with the same 95% interval
+              as the false-positive rate
     detectors a YAML file of detectors (name -> _target_ config, as conf/diagnostics/default.yaml's
               `detectors`): replay every run's log points through them and print the same
               per-detector report for them alone (no golden signatures needed, nothing retrained);
@@ -38,7 +39,7 @@ from pathlib import Path
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from rl_lab.cli import fail, parse
-from rl_lab.lab.atlas import RESULTS, tier_of
+from rl_lab.lab.atlas import shipped_golden, tier_of
 from rl_lab.lab.check import DetectorRow, check, detector_rows, rate_with_ci, replayed_firings
 from rl_lab.lab.sweep import load_sweep
 from rl_lab.run.config import ConfigError
@@ -71,8 +72,8 @@ def print_detector_rows(rows: list[DetectorRow]) -> None:
         print(f"  fires on: {pairs or 'no bug run'}")
         print(
             f"  catches {len(row.caught_pairs)} of {len(row.pairs)} bug x env pairs (in at least half their runs); "
-            f"fires in {caught}/{runs} bug runs; false alarms {row.clean_alarms}/{row.clean_runs} clean runs "
-            f"(95% upper bound {row.alarm_upper_bound:.3f})"
+            f"fires in {caught}/{runs} bug runs; false alarms on clean runs "
+            f"{rate_with_ci(row.clean_alarms, row.clean_runs)}"
         )
 
 
@@ -97,14 +98,18 @@ def report_detectors(jobs: list, path: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse(CheckSettings, sys.argv[1:] if argv is None else argv, __doc__, "rl_lab.check", ("sweep",))
     sweep_dir = Path(args.sweep)
-    golden_path = Path(args.golden) if args.golden else RESULTS / "atlas" / tier_of(sweep_dir) / "golden.json"
+    golden_path = Path(args.golden) if args.golden else shipped_golden(tier_of(sweep_dir))
     try:
         jobs = load_sweep(sweep_dir)
-        if args.detectors is not None:
-            return report_detectors(jobs, args.detectors)
-        golden = json.loads(golden_path.read_text())
     except FileNotFoundError as error:
         fail("rl_lab.check", str(error))
+    if args.detectors is not None:
+        return report_detectors(jobs, args.detectors)
+    if not golden_path.is_file():
+        fail(
+            "rl_lab.check", f"golden signatures {golden_path} do not exist: give golden=PATH (rl_lab.report fits them)"
+        )
+    golden = json.loads(golden_path.read_text())
     max_fpr = args.max_fpr
     verdicts, clean, alarms, not_run = check(jobs, golden)
     print(f"sweep {sweep_dir} against {golden_path}")

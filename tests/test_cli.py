@@ -61,11 +61,12 @@ def test_a_bad_setting_is_one_line_naming_it_and_what_is_allowed(tmp_path, comma
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_non_editable_install_trains_from_another_directory(tmp_path):
-    """pip install (not editable) puts conf/ and bugs/ inside rl_lab and nothing named bugs at the top."""
+def test_a_non_editable_install_trains_checks_and_diagnoses_from_another_directory(tmp_path, ci_sweep):
+    """pip install (not editable) puts conf/, bugs/ and the golden signatures inside rl_lab and
+    nothing named bugs at the top."""
     source, target = tmp_path / "source", tmp_path / "site"
     source.mkdir()
-    for part in ("pyproject.toml", "README.md", "rl_lab", "bugs", "conf"):  # built from a copy: no build/ here
+    for part in ("pyproject.toml", "README.md", "rl_lab", "bugs", "conf", "results"):  # a copy: no build/ here
         if (REPO / part).is_dir():
             shutil.copytree(REPO / part, source / part, ignore=shutil.ignore_patterns("__pycache__"))
         else:
@@ -76,6 +77,15 @@ def test_a_non_editable_install_trains_from_another_directory(tmp_path):
         target / "rl_lab" / "bugs" / "sign_flip.py"
     ).is_file()
     assert not (target / "bugs").exists() and not (target / "conf").exists()
+    shipped = sorted(
+        str(p.relative_to(target / "rl_lab" / "results")) for p in (target / "rl_lab" / "results").rglob("*.*")
+    )
+    assert (
+        "atlas/ci/golden.json" in shipped
+        and "atlas/fast/golden.json" in shipped
+        and "atlas/probes/cartpole.json" in shipped
+    )
+    assert all(p.endswith((".json", ".py")) for p in shipped), shipped  # not the plots, the long runs' states
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {**os.environ, "PYTHONPATH": str(target)}  # the installed copy first, ahead of the checkout's editable one
@@ -88,6 +98,19 @@ def test_a_non_editable_install_trains_from_another_directory(tmp_path):
     assert len(run_dirs) == 1 and (run_dirs[0] / "summary.json").is_file()
     located = _cli("rl_lab.look", str(run_dirs[0]), "series=list", cwd=work, env=env)
     assert "charts/return_last100" in located.stdout
+    checked = _cli("rl_lab.check", str(ci_sweep), cwd=work, env=env)  # the shipped ci golden
+    assert checked.returncode == 0 and "OK: no regression" in checked.stdout, checked.stdout + checked.stderr
+    diagnosed = _cli("rl_lab.diagnose", str(next(ci_sweep.glob("bug=off_by_one_frames,*"))), cwd=work, env=env)
+    assert diagnosed.returncode == 0 and "off_by_one_frames" in diagnosed.stdout, diagnosed.stderr
+    for command, args, option in [
+        ("rl_lab.check", [str(ci_sweep), "golden=nowhere.json"], "golden"),
+        ("rl_lab.diagnose", [str(run_dirs[0]), "golden=nowhere.json"], "golden"),
+        ("rl_lab.diagnose", [str(run_dirs[0]), "probes=nowhere.json"], "probes"),
+    ]:
+        missing = _cli(command, *args, cwd=work, env=env)
+        lines = missing.stderr.strip().splitlines()
+        assert missing.returncode == 2 and len(lines) == 1, missing.stderr
+        assert "nowhere.json" in lines[0] and f"give {option}=PATH" in lines[0]
     imported = subprocess.run(
         [sys.executable, "-c", "import rl_lab; print(rl_lab.__file__)"],
         capture_output=True,
@@ -96,3 +119,55 @@ def test_a_non_editable_install_trains_from_another_directory(tmp_path):
         env=env,
     )
     assert imported.stdout.startswith(str(target))
+
+
+def _checkout(tmp_path: Path) -> Path:
+    """A clean git checkout of this tree as it is (tracked and new files; ignored ones such as .venv left out)."""
+    checkout = tmp_path / "checkout"
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    for name in filter(None, listed.stdout.split("\0")):
+        if (REPO / name).is_file():
+            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, checkout / name)
+    git = ["git", "-c", "user.name=rl-lab", "-c", "user.email=rl-lab@localhost"]
+    for step in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "checkout"]):
+        subprocess.run([*git, *step], cwd=checkout, check=True, capture_output=True)
+    return checkout
+
+
+def test_no_command_changes_a_clean_checkout(tmp_path):
+    """Every command, run as README shows it from a clean checkout, leaves `git status` clean: its
+    outputs go to runs/, multirun/ or beside them, never over a committed result."""
+    checkout = _checkout(tmp_path)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return _cli(*args, cwd=checkout)
+
+    run("rl_lab.train", "total_steps=400", "progress=false", "hydra.run.dir=runs/clean")
+    run("rl_lab.train", "total_steps=400", "progress=false", "bug=mystery", "hydra.run.dir=runs/mystery")
+    refused = run("rl_lab.evaluate", "results/known_result/pong/agent", "episodes=1")
+    assert refused.returncode == 2 and "committed result" in refused.stderr
+    tiny = ["envs=[cartpole]", "bugs=[sign_flip]", "seeds=[0]", "clean_seeds=[0]", "total_steps=400", "doses={}"]
+    steps = [
+        ("rl_lab.evaluate", "runs/clean", "episodes=1"),
+        ("rl_lab.look", "runs/clean"),
+        ("rl_lab.bugs", "list"),
+        ("rl_lab.reveal", "runs/mystery"),
+        ("rl_lab.probe", "seed=1"),
+        ("rl_lab.atlas", "tier=ci", *tiny),
+        ("rl_lab.report", "multirun/atlas/ci"),
+        ("rl_lab.check", "multirun/atlas/ci"),
+        ("rl_lab.diagnose", "runs/clean"),
+        ("rl_lab.elhage", "seeds=1", "total_steps=1000", "env=cartpole"),
+    ]
+    for args in steps:
+        done = run(*args)
+        assert done.returncode in (0, 1), f"{args}: {done.stderr[-1500:]}"  # 1: a probe or check verdict
+    assert (checkout / "multirun" / "atlas" / "ci" / "report" / "golden.json").is_file()
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=checkout, capture_output=True, text=True).stdout
+    assert status == "", status

@@ -13,6 +13,7 @@ and running the tier again skips finished jobs. The wall time of each part goes 
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -30,7 +31,13 @@ from rl_lab.lab.sweep import CLEAN
 from rl_lab.run.config import CONFIG_DIR, ConfigError
 
 TIER_DIR = CONFIG_DIR / "atlas"
-RESULTS = Path("results")  # reports and golden signatures, relative to the working directory (as runs/)
+# the committed results; installed as rl_lab.results with the golden signatures and probe matrices
+RESULTS = Path(importlib.import_module("rl_lab.results").__file__).parent
+
+
+def shipped_golden(tier: str) -> Path:
+    """The committed golden signatures of a tier, as they ship with the package."""
+    return RESULTS / "atlas" / tier / "golden.json"
 
 
 @dataclass
