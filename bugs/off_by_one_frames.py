@@ -1,9 +1,10 @@
 """Observations fed to the training step lag the actions and rewards by k steps.
 
-Story: Nelson Elhage's Pong actor-critic ("Computers can be understood", 2020, nelhage.com): "I had an
-off-by-one error when feeding frames into the training step. Because deep neural networks
-are so d--n good at learning, they were still able to extract signal from the misaligned
-frames and start learning; but eventually the bad data won out." Months of debugging.
+Story: Nelson Elhage's Pong actor-critic ("Systems That Defy Detailed Understanding", 2020-02-22,
+blog.nelhage.com): "I had an off-by-one error when feeding frames into the training step.
+Because deep neural networks are so d--n good at learning, they were still able to extract
+signal from the misaligned frames and start learning; but eventually the bad data won out."
+Months of debugging.
 
 Seam: ``training_forward``. The training forward pass sees the observation from k steps
 earlier (the same env; across rollout boundaries the previous rollout's frames are kept),

@@ -11,7 +11,8 @@ settings:
     run      a run directory (or the bare word)
     other    a second run, printed beside the first
     series   names from metrics.jsonl (default: return, explained variance, normalised entropy,
-             gradient norm, value loss); series=list prints every name the run logged
+             gradient norm, value loss and the act/train KL, those the run logged);
+             series=list prints every name the run logged
     points   how many log points the table shows, evenly spaced, the last one included
     png      also draw the series (one panel each, both runs) into this PNG file
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ DEFAULT_SERIES = [
     "policy/entropy_normalized",
     "grads/global_norm",
     "losses/value",
+    "policy/act_train_kl",  # 0 in a correct agent: what gives off_by_one_frames away (not logged with dropout)
 ]
 
 
@@ -46,12 +48,13 @@ DEFAULT_SERIES = [
 class LookSettings:
     run: str = MISSING
     other: str | None = None
-    series: Any = field(default_factory=lambda: list(DEFAULT_SERIES))  # a list of names, one name, or "list"
+    series: Any = None  # a list of names, one name, or "list"; default: DEFAULT_SERIES the run logged
     points: int = 10
     png: str | None = None
 
     def __post_init__(self) -> None:
-        self.series = [self.series] if isinstance(self.series, str) else list(self.series)
+        if self.series is not None:
+            self.series = [self.series] if isinstance(self.series, str) else list(self.series)
         if self.points < 1:
             raise ConfigError(f"points={self.points!r} is invalid: must be an integer >= 1")
         for run in (self.run, self.other):
@@ -113,17 +116,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.series == ["list"]:
         print("\n".join(logged))
         return 0
-    unknown = [key for key in args.series if key not in logged]
+    series = args.series or [key for key in DEFAULT_SERIES if key in logged]
+    unknown = [key for key in series if key not in logged]
     if unknown:
         fail("rl_lab.look", f"series {unknown[0]!r} is invalid: not logged by this run (series=list names them)")
-    print("\n".join(table(runs, args.series, args.points)))
+    print("\n".join(table(runs, series, args.points)))
     for name, path in zip(names, paths, strict=True):
         fired = read_events(path)
         shown = ", ".join(f"{e['detector']} at {e['step']:,} ({e['metric']})" for e in fired[:8]) or "none"
         more = f" and {len(fired) - 8} more" if len(fired) > 8 else ""
         print(f"detectors fired in {name}: {shown}{more}")
     if args.png:
-        plot(runs, args.series, Path(args.png))
+        plot(runs, series, Path(args.png))
         print(f"plot: {args.png}")
     return 0
 

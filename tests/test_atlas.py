@@ -151,6 +151,15 @@ def test_diagnose_warns_when_the_probe_results_are_of_another_env(ci_sweep, tmp_
     assert "WARNING: the probe results" in done.stdout and "are of env 'catch', the run of 'cartpole'" in done.stdout
 
 
+def test_look_shows_by_default_the_series_that_gives_off_by_one_frames_away(ci_sweep):
+    bugged = next(ci_sweep.glob("bug=off_by_one_frames,*"))
+    header = _run("rl_lab.look", str(bugged)).stdout.splitlines()[0]
+    assert "charts/return_last100" in header and "policy/act_train_kl" in header
+    dropout = next(ci_sweep.glob("bug=missing_eval_mode,*"))  # dropout: no act/train KL logged, nothing refused
+    done = _run("rl_lab.look", str(dropout))
+    assert done.returncode == 0 and "policy/act_train_kl" not in done.stdout.splitlines()[0], done.stderr
+
+
 def test_look_prints_two_runs_side_by_side_and_the_detectors_that_fired(ci_sweep, tmp_path):
     bugged, clean = next(ci_sweep.glob("bug=off_by_one_frames,*")), next(ci_sweep.glob("bug=none,*seed=0*"))
     done = _run(
@@ -204,7 +213,10 @@ def test_check_replays_a_users_detector_over_a_sweep_and_reports_it_per_detector
     assert f"1 detector(s) from my_detectors.yaml, replayed over {len(load_sweep(ci_sweep))} runs" in done.stdout
     assert "detector return_drop (learning):" in done.stdout
     clean = sum(job.bug == "none" for job in load_sweep(ci_sweep))
-    assert re.search(rf"false alarms \d+/{clean} clean runs \(95% upper bound 0\.\d{{3}}\)", done.stdout)
+    # the false-alarm rate is given one way everywhere: the two-sided 95% Clopper-Pearson interval
+    assert re.search(
+        rf"false alarms on clean runs \d+/{clean} = 0\.\d{{3}} \[95% CI 0\.\d{{3}}, 0\.\d{{3}}\]", done.stdout
+    )
 
 
 def test_check_replay_reproduces_the_recorded_detectors(ci_sweep, tmp_path):

@@ -17,6 +17,13 @@ def test_elhage_trains_both_arms_per_seed_then_reuses_them(tmp_path):
     first = _elhage(*args)
     assert first.returncode == 0, first.stderr
     assert "4 runs trained, 0 reused" in first.stdout
+    # one line per run, naming it; the runs' own console output kept in their directories
+    for arm in ("bug", "clean"):
+        for seed in (0, 1):
+            run = tmp_path / "runs" / "catch_k1_3000" / f"{arm}_seed{seed}"
+            assert sum(line.startswith(f"{run}: finished, 3,000 steps") for line in first.stdout.splitlines()) == 1
+            assert (run / "console.log").exists()
+    assert first.stderr == "", first.stderr
     assert (tmp_path / "out" / "elhage.png").stat().st_size > 0
     table = (tmp_path / "out" / "elhage.md").read_text()
     assert "| 0 |" in table and "| 1 |" in table and "act_train_consistency 1,040" in table

@@ -107,11 +107,6 @@ class DetectorRow:
         """The bug x env pairs it fires in, in at least half of their runs."""
         return [p for p in self.pairs if p[2] and 2 * p[2] >= p[3]]
 
-    @property
-    def alarm_upper_bound(self) -> float:
-        """One-sided 95% (Clopper-Pearson) upper bound of its false-alarm rate."""
-        return upper_bound(self.clean_alarms, self.clean_runs)
-
 
 def detector_rows(jobs: list[Job], firings: dict[Path, dict[str, int]], kinds: dict[str, str]) -> list[DetectorRow]:
     """One row per detector in ``kinds``, from each run's first firings (``firings[job.path]``);

@@ -10,8 +10,10 @@ a threshold changed) needs no training at all.
 from __future__ import annotations
 
 import json
+import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,21 +33,33 @@ def _total_steps(spec: RunSpec) -> int:
     return next(int(o.split("=", 1)[1]) for o in spec.overrides if o.startswith("total_steps="))
 
 
-def _train(spec: RunSpec) -> None:
+def _train(spec: RunSpec) -> str:
+    """Train one run in a worker process; its console output (the emulator's banner, warnings) goes
+    to ``console.log`` in its directory, so parallel runs do not interleave. Returns one line about it."""
     from rl_lab.run.training import compose_config, prepare_run, train
 
-    overrides = [*spec.overrides, "progress=false", "torch_threads=1"]
-    train(prepare_run(compose_config(overrides), spec.run_dir, overrides), spec.run_dir)
+    spec.run_dir.mkdir(parents=True, exist_ok=True)
+    with open(spec.run_dir / "console.log", "w") as console:
+        sys.stdout.flush(), sys.stderr.flush()
+        os.dup2(console.fileno(), 1)  # file descriptors, not sys.stdout: C++ libraries write there too
+        os.dup2(console.fileno(), 2)
+        overrides = [*spec.overrides, "progress=false", "torch_threads=1"]
+        summary = train(prepare_run(compose_config(overrides), spec.run_dir, overrides), spec.run_dir)
+    return (
+        f"{spec.run_dir}: {summary['status']}, {summary['steps']:,} steps in {summary['wall_time_s']:.0f} s, "
+        f"final return {summary['final_return']:.2f}"
+    )
 
 
 def train_missing(specs: list[RunSpec], jobs: int = 2) -> int:
-    """Train every run of ``specs`` not finished in its directory (an unfinished one starts over);
-    returns how many were trained."""
+    """Train every run of ``specs`` not finished in its directory (an unfinished one starts over),
+    printing one line per run as it ends; returns how many were trained."""
     todo = [spec for spec in specs if not finished(spec.run_dir, _total_steps(spec))]
     for spec in todo:
         shutil.rmtree(spec.run_dir, ignore_errors=True)
     with ProcessPoolExecutor(jobs) as pool:
-        list(pool.map(_train, todo))
+        for done in as_completed([pool.submit(_train, spec) for spec in todo]):
+            print(done.result(), flush=True)
     return len(todo)
 
 
