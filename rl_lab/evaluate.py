@@ -3,7 +3,7 @@
 usage: python -m rl_lab.evaluate run=RUN_DIR [episodes=16] [seed=10000] [out=PATH] [gif=PATH] [gif_steps=600]
 
     python -m rl_lab.evaluate runs/pong/<run>                     # 16 episodes in each mode
-    python -m rl_lab.evaluate results/known_result/pong/agent episodes=64 out=runs/pong_eval.json   # the committed agent
+    python -m rl_lab.evaluate results/known_result/pong/agent episodes=64 out=runs/pong.json   # the committed agent
     python -m rl_lab.evaluate run=runs/catch/<run> episodes=0 gif=catch.gif   # only watch it play
 
 settings:
