@@ -158,8 +158,9 @@ def report_clean(run_dir: Path, episodes: int, device: str) -> list[str]:
         f"rl-baselines3-zoo's a2c scores {ZOO_A2C[1]} +- {ZOO_A2C[2]} after 10M steps (stochastic evaluation).",
         "",
         f"The trained agent: `agent/` (config.yaml and weights.pt, {size:.1f} MB, step {clip['step']:,}); "
-        "`python -m rl_lab.evaluate results/known_result/pong/agent episodes=64` plays it, "
-        f"and `agent_playing.gif` shows {clip['steps']} agent steps of it (points {clip['score']:+.0f} in the clip).",
+        "`python -m rl_lab.evaluate results/known_result/pong/agent episodes=64 out=runs/pong_agent.json` plays it, "
+        f"and `agent_playing.gif` shows {clip['steps']} agent steps of it, the game beside the network's view "
+        f"(in the clip the agent won {clip['won']} points and lost {clip['lost']}).",
         "",
         "Curve: `long_run.csv`, `long_run.png` (the references drawn as points).",
     ]

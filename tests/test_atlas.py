@@ -155,7 +155,7 @@ def test_look_shows_by_default_the_series_that_gives_off_by_one_frames_away(ci_s
     bugged = next(ci_sweep.glob("bug=off_by_one_frames,*"))
     header = _run("rl_lab.look", str(bugged)).stdout.splitlines()[0]
     assert "charts/return_last100" in header and "policy/act_train_kl" in header
-    dropout = next(ci_sweep.glob("bug=missing_eval_mode,*"))  # dropout: no act/train KL logged, nothing refused
+    dropout = next(ci_sweep.glob("*bug=missing_eval_mode,*"))  # dropout: no act/train KL logged, nothing refused
     done = _run("rl_lab.look", str(dropout))
     assert done.returncode == 0 and "policy/act_train_kl" not in done.stdout.splitlines()[0], done.stderr
 

@@ -76,12 +76,15 @@ def make_classic_env(id: str, n_envs: int) -> VectorEnv:
 
 
 def make_atari_vector_env(
-    id: str, n_envs: int, num_threads: int = 2, max_frames_per_episode: int = 108_000
+    id: str, n_envs: int, num_threads: int = 2, max_frames_per_episode: int = 108_000, screen: bool = False
 ) -> VectorEnv:
     """ale-py's C++ vector env with SB3 AtariWrapper semantics (see module doc).
 
-    ``id`` is the ROM name in snake case (``pong``, ``breakout``).
+    ``id`` is the ROM name in snake case (``pong``, ``breakout``). ``screen``: observe ALE's
+    colour screen at full size instead of the network's 4 stacked 84x84 gray frames; the same
+    seed and actions play the same game (:func:`make_screen_envs`).
     """
+    image = {"img_height": 210, "img_width": 160, "grayscale": False, "stack_num": 1} if screen else {}
     return ale_py.vector_env.AtariVectorEnv(
         id,
         n_envs,
@@ -92,14 +95,21 @@ def make_atari_vector_env(
         maxpool=True,
         noop_max=30,
         use_fire_reset=True,
-        img_height=84,
-        img_width=84,
-        grayscale=True,
-        stack_num=4,
         episodic_life=False,
         reward_clipping=True,
         max_num_frames_per_episode=max_frames_per_episode,
+        **({"img_height": 84, "img_width": 84, "grayscale": True, "stack_num": 4} | image),
     )
+
+
+def make_screen_envs(env_config: dict[str, Any], n_envs: int) -> VectorEnv | None:
+    """The game as a person sees it: the env of ``env_config`` observing ALE's colour screen at
+    full size. Reset with the same seed and given the same actions, it plays the same game as
+    :func:`make_envs` (the emulator is deterministic). None where the network already sees the
+    whole picture (CartPole's state, Catch's 40x40 board)."""
+    if env_config.get("_target_") != f"{__name__}.make_atari_vector_env":
+        return None
+    return make_envs({**env_config, "screen": True}, n_envs)
 
 
 def _wrapped_atari(id: str) -> gym.Env:

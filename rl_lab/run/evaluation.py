@@ -22,7 +22,7 @@ from gymnasium.vector import VectorEnv
 from omegaconf import OmegaConf
 
 from rl_lab.agent.a2c import A2C
-from rl_lab.envs import make_envs
+from rl_lab.envs import make_envs, make_screen_envs
 from rl_lab.run.checkpoint import load_weights
 from rl_lab.run.config import ConfigError, to_settings
 from rl_lab.run.runlog import write_json_atomic
@@ -71,42 +71,59 @@ def evaluate(run_dir: Path, episodes: int = 16, seed: int = 10_000, out: Path | 
     return result
 
 
+def _rgb(frame: np.ndarray, height: int) -> np.ndarray:
+    """A gray (H, W) or colour (H, W, 3) frame as RGB, scaled by a whole factor to about ``height`` rows."""
+    factor = max(1, round(height / frame.shape[0]))
+    rgb = np.repeat(frame[..., None], 3, axis=-1) if frame.ndim == 2 else frame
+    return np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1).astype(np.uint8)
+
+
+def _side_by_side(panels: list[np.ndarray], top: int = 18, gap: int = 8) -> np.ndarray:
+    """Panels left to right on black, below a strip for a line of text."""
+    height = max(p.shape[0] for p in panels)
+    canvas = np.zeros((top + height, sum(p.shape[1] for p in panels) + gap * (len(panels) - 1), 3), np.uint8)
+    x = 0
+    for panel in panels:
+        canvas[top : top + panel.shape[0], x : x + panel.shape[1]] = panel
+        x += panel.shape[1] + gap
+    return canvas
+
+
 def record(run_dir: Path, path: Path, steps: int = 600, seed: int = 10_000, fps: int = 15) -> dict[str, Any]:
-    """An animated GIF of the agent (stochastic policy) playing one env for ``steps`` agent steps:
-    the newest frame of each observation, the picture the network sees, with the points won
-    minus the points lost so far in the clip.
+    """An animated GIF of the agent (stochastic policy) playing one env for ``steps`` agent steps.
 
-    Written with matplotlib's Pillow writer. Image observations only (Catch, Pong).
+    Each frame shows the game as a person sees it (ALE's colour screen at full size, scaled 2x,
+    from a twin emulator given the same seed and actions: :func:`rl_lab.envs.make_screen_envs`)
+    beside what the network sees (the newest of its stacked frames), under a line with the
+    points each side won in the clip. Catch has no screen of its own: its board is the picture.
+    Written with Pillow (matplotlib's own dependency). Image observations only (Catch, Pong).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.animation import FuncAnimation, PillowWriter
+    from PIL import Image, ImageDraw
 
     agent, envs, step = trained_agent(run_dir, 1, seed)
     if agent.obs.ndim != 4:
         envs.close()
         raise ConfigError(f"gif={str(path)!r} is invalid: the agent's observations are not images {agent.obs.shape}")
-    obs, frames, scores, score = agent.obs, [], [], 0.0
+    screens = make_screen_envs(to_settings(OmegaConf.load(run_dir / "config.yaml")).env, 1)
+    screen = screens.reset(seed=seed)[0] if screens is not None else None
+    obs, won, lost, images = agent.obs, 0, 0, []
     with torch.no_grad():
         for _ in range(steps):
-            frames.append(np.asarray(obs[0, -1]))
-            scores.append(score)
-            obs, reward, terminated, truncated, _ = envs.step(_act(agent, obs, "stochastic"))
-            score += float(reward[0])
+            game = [_rgb(screen[0, -1], 2 * screen.shape[2])] if screen is not None else []
+            image = Image.fromarray(_side_by_side([*game, _rgb(np.asarray(obs[0, -1]), 168)]))
+            text = f"A2C trained {step:,} steps; this clip: agent {won}, opponent {lost}"
+            ImageDraw.Draw(image).text((4, 3), text, fill=(255, 255, 255))
+            images.append(image)
+            action = _act(agent, obs, "stochastic")
+            obs, reward, terminated, _, _ = envs.step(action)
+            if screens is not None:
+                screen, twin_reward, twin_terminated, _, _ = screens.step(action)
+                if (twin_reward[0], twin_terminated[0]) != (reward[0], terminated[0]):
+                    raise RuntimeError("the screen's emulator left the agent's game: the picture would be wrong")
+            won, lost = won + int(reward[0] > 0), lost + int(reward[0] < 0)
     envs.close()
-    fig, ax = plt.subplots(figsize=(2.4, 2.7), dpi=70)
-    image = ax.imshow(frames[0], cmap="gray", vmin=0, vmax=max(float(np.max(frames)), 1e-6))
-    ax.set_axis_off()
-    title = ax.set_title("", fontsize=8)
-
-    def draw(i: int):
-        image.set_data(frames[i])
-        title.set_text(f"trained {step:,} steps; points {scores[i]:+.0f}")
-        return image, title
-
+    if screens is not None:
+        screens.close()
     path.parent.mkdir(parents=True, exist_ok=True)
-    FuncAnimation(fig, draw, frames=len(frames), blit=True).save(path, writer=PillowWriter(fps=fps))
-    plt.close(fig)
-    return {"path": str(path), "steps": steps, "score": score, "step": step}
+    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+    return {"path": str(path), "steps": steps, "won": won, "lost": lost, "step": step}
