@@ -294,3 +294,13 @@ def test_an_exact_check_points_at_its_seam_for_a_bug_no_signature_knows(ci_sweep
     done = _run("rl_lab.diagnose", str(bugged), f"golden={tmp_path / 'golden.json'}")
     assert done.returncode == 0, done.stderr
     assert "look first at the seams: training_forward (act_train_consistency fired at 1,000)" in done.stdout
+
+
+def test_diagnose_evidence_says_where_each_value_was_read():
+    """The return is read where the run ended (a running mean already), not over the window of the
+    other series, which are medians over the second half of the log points."""
+    from rl_lab.lab.diagnose import read_where
+
+    steps = np.array([1_000.0, 2_000.0, 3_000.0, 4_000.0])
+    assert read_where("charts/return_last100", steps) == "at step 4,000"
+    assert read_where("grads/global_norm", steps) == "(median over steps 3,000-4,000)"

@@ -7,13 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from rl_lab.run.checkpoint import export_weights
 from rl_lab.run.config import CONFIG_DIR
-from rl_lab.run.evaluation import evaluate
+from rl_lab.run.evaluation import evaluate, record
 from rl_lab.run.training import prepare_run, train
 from tests.test_train import REPO
 
@@ -115,6 +116,22 @@ def test_evaluate_never_overwrites_a_committed_result(tmp_path):
     )
     assert done.returncode == 0 and f"written: {out}" in done.stdout, done.stderr
     assert json.loads(out.read_text())["episodes"] == 1 and not (run_dir / "eval.json").exists()
+
+
+def test_a_pong_clip_shows_the_game_in_colour_beside_the_networks_view(tmp_path):
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["progress=false", "env=pong", "total_steps=160"])
+    pong_run = tmp_path / "pong"
+    train(prepare_run(cfg, pong_run), pong_run)
+    clip = record(pong_run, tmp_path / "pong.gif", steps=12)
+    assert clip["steps"] == 12 and clip["step"] == 160
+    with Image.open(tmp_path / "pong.gif") as gif:
+        assert gif.n_frames == 12
+        assert gif.size == (2 * 160 + 8 + 2 * 84, 18 + 2 * 210)  # ALE's screen 2x, a gap, the 84x84 view 2x
+        frame = np.asarray(gif.convert("RGB"))
+    screen, view = frame[18:, : 2 * 160], frame[18 : 18 + 168, -168:]
+    assert (screen[..., 0] != screen[..., 1]).any()  # colour: Pong's orange and green
+    assert (view[..., 0] == view[..., 1]).all()  # the network's gray frame
 
 
 def test_evaluate_refuses_nothing_to_do(tmp_path):

@@ -55,7 +55,8 @@ def test_resume_refuses_an_override_that_would_change_the_run(tmp_path):
     with pytest.raises(ConfigError, match="env=catch is invalid with resume"):
         prepare_run(_compose(f"resume={tmp_path}", "env=catch"), tmp_path, [f"resume={tmp_path}", "env=catch"])
     # the same value as the run's own (a sweep job resumed with its overrides) is not a change
-    prepare_run(_compose(f"resume={tmp_path}", "agent.lr=7e-4"), tmp_path, [f"resume={tmp_path}", "agent.lr=7e-4"])
+    same = [f"resume={tmp_path}", "agent.lr=7e-4", "total_steps=800"]
+    prepare_run(_compose(*same), tmp_path, same)
 
 
 def test_resume_of_a_missing_or_empty_directory_is_a_config_error(tmp_path):

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rl_lab import bugs
 from rl_lab.instruments.detectors import CONSISTENCY
 from rl_lab.lab.signatures import FEATURES, SHORT, features
@@ -119,6 +121,17 @@ def _probe_failures(report: dict[str, Any]) -> set[str]:
     return failed | ({"overfit"} if not report["overfit"]["passed"] else set())
 
 
+def read_where(key: str, log_steps: np.ndarray) -> str:
+    """Where a feature's value was read (:func:`rl_lab.lab.signatures.late_median`): the return
+    where the run ended (it is a running mean already), any other series as its median over the
+    second half of the log points."""
+    if not log_steps.size:
+        return "over the run"
+    if key == "charts/return_last100":
+        return f"at step {int(log_steps[-1]):,}"
+    return f"(median over steps {int(log_steps[len(log_steps) // 2]):,}-{int(log_steps[-1]):,})"
+
+
 def rank(
     job: Job,
     env_golden: dict[str, Any],
@@ -135,9 +148,8 @@ def rank(
     fired = fired_by(job, horizon)
     exact = {e["detector"] for e in read_events(job.path) if e.get("kind") == CONSISTENCY and e["step"] <= horizon}
     run_probe_failures = _probe_failures(probes) if probes else None
-    half = job.series("charts/episodes")[0]
-    half = half[half <= horizon]
-    window = f"steps {int(half[len(half) // 2]):,}-{int(half[-1]):,}" if half.size else "the run"
+    log_steps = job.series("charts/episodes")[0]
+    log_steps = log_steps[log_steps <= horizon]
 
     signatures = {CLEAN: {"features": {k: [bands[k][0]] for k in FEATURES}, "must_fire": []}}
     signatures.update({b: s for b, s in env_golden["bugs"].items() if " ".join(s["context"]) in ("", context)})
@@ -152,7 +164,8 @@ def rank(
             agrees = abs(z_run[key]) >= EVIDENCE_Z and (z_run[key] > 0) == (z_bug > 0) and abs(z_bug) >= EVIDENCE_Z
             if agrees:
                 evidence.append(
-                    f"{_feature_text(key, run[key], bands[key], z_run[key])} over {window}, as this bug's runs"
+                    f"{_feature_text(key, run[key], bands[key], z_run[key])} {read_where(key, log_steps)}, "
+                    "as this bug's runs"
                 )
         score = statistics.mean(distances) if distances else CAP
         expected = set(sig["must_fire"])

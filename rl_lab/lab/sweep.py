@@ -73,7 +73,7 @@ class ValidateSweep(Callback):
                 check_job_config(compose_job(config.hydra.job.config_name, job))
             except ConfigError as error:
                 # SystemExit, not an Exception: Hydra turns a callback's exceptions into warnings
-                raise SystemExit(f"config error in sweep job [{' '.join(job)}]: {error}; no job was launched") from None
+                raise SystemExit(f"config error: sweep job [{' '.join(job)}]: {error}; no job was launched") from None
 
 
 class SweepTable(Callback):
