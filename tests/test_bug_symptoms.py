@@ -5,32 +5,55 @@ the second half of the run). The clean critic only starts to explain CartPole's 
 about 50k steps (explained variance ~0.01 before, ~0.97 after), so claims about explained
 variance use 100k-step runs; the rest show by 60k. Runs are deterministic, so the 30k-60k
 window of the clean 100k run is the clean 60k run's second half.
+
+Every run the tests read is listed in RUNS and trained once, two at a time (one torch thread
+each, :func:`rl_lab.lab.runs.train_missing`), when the first test asks for one.
 """
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
-from test_train import settings_for
 
+from rl_lab.lab.runs import RunSpec, train_missing
 from rl_lab.run.runlog import read_metrics
-from rl_lab.run.training import train
 
 SHORT, LONG = 60_000, 100_000
-_CACHE: dict[tuple[str, ...], tuple[dict, list[dict]]] = {}
+RUNS = [  # (overrides, steps) of every run a test below reads
+    ((), LONG),
+    *((("bug=" + name,), SHORT) for name in (
+        "sign_flip", "value_sign_flip", "entropy_sign_flip", "missing_eval_mode", "off_by_one_frames",
+        "shuffled_labels", "probs_as_logits", "unnormalized_inputs", "symmetric_init", "frozen_parameters",
+        "bad_learning_rate", "numerical_overflow", "wrong_gather_dim", "time_reversed_returns",
+    )),
+    *((("bug=" + name,), LONG) for name in ("forgot_zero_grad", "broadcast_shape", "unstable_log_softmax")),
+    (("bug=entropy_sign_flip", "agent.ent_coef=0.1"), SHORT),
+    (("agent.ent_coef=0.1",), SHORT),
+    (("bug=missing_eval_mode", "agent.model.dropout=0.2"), SHORT),
+    (("agent.model.dropout=0.2",), SHORT),
+    (("bug=bad_learning_rate", "bug.bad_learning_rate.dose=0"), 8000),
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("symptoms")
+    specs = {
+        (*overrides, f"total_steps={steps}"): RunSpec((*overrides, f"total_steps={steps}", "seed=0"), root / f"run{i}")
+        for i, (overrides, steps) in enumerate(RUNS)
+    }
+    trained = False
+
     def _run(*overrides: str, steps: int = SHORT) -> tuple[dict, list[dict]]:
-        key = (*overrides, f"total_steps={steps}")
-        if key not in _CACHE:
-            run_dir = tmp_path_factory.mktemp("symptom")
-            summary = train(settings_for(*key, "seed=0"), run_dir)
-            _CACHE[key] = summary, read_metrics(run_dir)
-        return _CACHE[key]
+        nonlocal trained
+        if not trained:
+            train_missing(list(specs.values()))
+            trained = True
+        run_dir = specs[(*overrides, f"total_steps={steps}")].run_dir
+        return json.loads((run_dir / "summary.json").read_text()), read_metrics(run_dir)
 
     return _run
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -142,32 +143,40 @@ def _checkout(tmp_path: Path) -> Path:
 
 def test_no_command_changes_a_clean_checkout(tmp_path):
     """Every command, run as README shows it from a clean checkout, leaves `git status` clean: its
-    outputs go to runs/, multirun/ or beside them, never over a committed result."""
+    outputs go to runs/, multirun/ or beside them, never over a committed result. Two lanes of
+    commands run side by side (each lane's commands depend on the one before)."""
     checkout = _checkout(tmp_path)
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return _cli(*args, cwd=checkout)
-
-    run("rl_lab.train", "total_steps=400", "progress=false", "hydra.run.dir=runs/clean")
-    run("rl_lab.train", "total_steps=400", "progress=false", "bug=mystery", "hydra.run.dir=runs/mystery")
-    refused = run("rl_lab.evaluate", "results/known_result/pong/agent", "episodes=1")
-    assert refused.returncode == 2 and "committed result" in refused.stderr
     tiny = ["envs=[cartpole]", "bugs=[sign_flip]", "seeds=[0]", "clean_seeds=[0]", "total_steps=400", "doses={}"]
-    steps = [
-        ("rl_lab.evaluate", "runs/clean", "episodes=1"),
-        ("rl_lab.look", "runs/clean"),
-        ("rl_lab.bugs", "list"),
-        ("rl_lab.reveal", "runs/mystery"),
-        ("rl_lab.probe", "seed=1"),
-        ("rl_lab.atlas", "tier=ci", *tiny),
-        ("rl_lab.report", "multirun/atlas/ci"),
-        ("rl_lab.check", "multirun/atlas/ci"),
-        ("rl_lab.diagnose", "runs/clean"),
-        ("rl_lab.elhage", "seeds=1", "total_steps=1000", "env=cartpole"),
+    lanes = [
+        [
+            ("rl_lab.train", "total_steps=400", "progress=false", "hydra.run.dir=runs/clean"),
+            ("rl_lab.evaluate", "results/known_result/pong/agent", "episodes=1"),  # refused: committed
+            ("rl_lab.evaluate", "runs/clean", "episodes=1"),
+            ("rl_lab.look", "runs/clean"),
+            ("rl_lab.diagnose", "runs/clean"),
+            ("rl_lab.probe", "seed=1"),
+            ("rl_lab.bugs", "list"),
+        ],
+        [
+            ("rl_lab.train", "total_steps=400", "progress=false", "bug=mystery", "hydra.run.dir=runs/mystery"),
+            ("rl_lab.reveal", "runs/mystery"),
+            ("rl_lab.atlas", "tier=ci", *tiny),
+            ("rl_lab.report", "multirun/atlas/ci"),
+            ("rl_lab.check", "multirun/atlas/ci"),
+            ("rl_lab.elhage", "seeds=1", "total_steps=1000", "env=cartpole"),
+        ],
     ]
-    for args in steps:
-        done = run(*args)
-        assert done.returncode in (0, 1), f"{args}: {done.stderr[-1500:]}"  # 1: a probe or check verdict
+
+    def run_lane(lane: list[tuple[str, ...]]) -> list[tuple[tuple[str, ...], subprocess.CompletedProcess]]:
+        return [(args, _cli(*args, cwd=checkout)) for args in lane]
+
+    with ThreadPoolExecutor(len(lanes)) as pool:
+        done = [result for lane in pool.map(run_lane, lanes) for result in lane]
+    for args, result in done:
+        expected = (2,) if "results/known_result/pong/agent" in args else (0, 1)  # 1: a probe or check verdict
+        assert result.returncode in expected, f"{args}: {result.stderr[-1500:]}"
+    refused = next(result for args, result in done if "results/known_result/pong/agent" in args)
+    assert "committed result" in refused.stderr
     assert (checkout / "multirun" / "atlas" / "ci" / "report" / "golden.json").is_file()
     status = subprocess.run(["git", "status", "--porcelain"], cwd=checkout, capture_output=True, text=True).stdout
     assert status == "", status
