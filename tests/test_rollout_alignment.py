@@ -91,3 +91,49 @@ def test_episode_statistics_sum_the_rewards_of_each_episode(scripted_env):
     for (ret, n), (exp_ret, exp_n) in zip(finished, expected, strict=True):
         assert n == exp_n and abs(ret - exp_ret) < 1e-5
     assert agent.episodes.drain() == []
+
+
+def test_the_data_path_goes_through_its_seams(scripted_env):
+    """choose_action, record_transition and next_observation are what the loop uses: replacing
+    each changes exactly its part (the episode statistics keep counting what the env returned)."""
+    import dataclasses
+
+    from rl_lab.agent import seams as clean
+
+    space = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
+    env = scripted_env(4, space, N_ACTIONS, seed=3, p_term=0.2, p_trunc=0.2, encode=True)
+
+    def doubled(step, value_of):
+        recorded = clean.record_transition(step, value_of)
+        return dataclasses.replace(recorded, reward=2 * recorded.reward)
+
+    def stale(obs, step):  # the autoreset mix-up: the finished episode's last observation is kept
+        nxt = step.obs.copy()
+        for i in np.flatnonzero(step.terminated | step.truncated):
+            nxt[i] = step.info["final_obs"][i]
+        return nxt
+
+    seams = dataclasses.replace(
+        Seams(), choose_action=lambda logits: torch.zeros(len(logits), dtype=torch.int64), record_transition=doubled,
+        next_observation=stale,
+    )  # fmt: skip
+    model = ObservationReader()
+    hp = AgentConfig(n_envs=4, n_steps=6)
+    agent = A2C(env, model, torch.optim.SGD(model.parameters(), lr=0.0), hp, seams, obs=env.reset()[0])
+    rollout = agent.collect_rollout()
+    assert (np.stack(env.received) == 0).all()
+    rewards = np.stack([s["rewards"] for s in env.transitions])
+    np.testing.assert_array_equal(rollout.rewards.numpy(), 2 * rewards)
+    ended = [
+        (t, i) for t, s in enumerate(env.transitions[:-1]) for i in np.flatnonzero(s["terminated"] | s["truncated"])
+    ]
+    assert ended
+    for t, i in ended:  # the next stored observation is the final one, not the new episode's first
+        np.testing.assert_array_equal(rollout.obs[t + 1, i].numpy(), env.transitions[t]["final_obs"][i])
+    expected, running = [], np.zeros(4)  # the episode statistics: the env's rewards, not the recorded ones
+    for step in env.transitions:
+        running += step["rewards"]
+        for i in np.flatnonzero(step["terminated"] | step["truncated"]):
+            expected.append(running[i])
+            running[i] = 0.0
+    np.testing.assert_allclose([ret for ret, _ in agent.episodes.drain()], expected, rtol=1e-6)

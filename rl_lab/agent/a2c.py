@@ -22,9 +22,8 @@ import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
 from torch import nn
-from torch.distributions import Categorical
 
-from rl_lab.agent.seams import Seams
+from rl_lab.agent.seams import EnvStep, Seams
 from rl_lab.run.config import AgentConfig
 
 
@@ -100,10 +99,13 @@ class A2C:
         logits, values = self.model(x)
         return x, logits, values
 
+    def _value_of(self, obs: np.ndarray) -> torch.Tensor:
+        return self._forward(obs)[2]
+
     # --- 1. act: n_steps steps in every env -------------------------------------------------
     def collect_rollout(self) -> Rollout:
-        T, N = self.hp.n_steps, self.hp.n_envs
-        self.seams.acting_mode(self.model)
+        T, N, seams = self.hp.n_steps, self.hp.n_envs, self.seams
+        seams.acting_mode(self.model)
         obs_buf, logits_buf, values_buf = [], [], []
         actions = torch.zeros((T, N), dtype=torch.int64)
         rewards, terminated, truncated, truncation_values = (torch.zeros((T, N)) for _ in range(4))
@@ -111,25 +113,26 @@ class A2C:
         with torch.no_grad():
             for t in range(T):
                 x, logits, values = self._forward(self.obs)
-                action = Categorical(logits=logits.detach()).sample()
-                next_obs, reward, term, trunc, info = self.envs.step(action.cpu().numpy())
+                action = seams.choose_action(logits)
+                step = EnvStep(*self.envs.step(action.cpu().numpy()))
+                recorded = seams.record_transition(step, self._value_of)
 
                 obs_buf.append(x)
                 logits_buf.append(logits)
                 values_buf.append(values)
                 actions[t] = action
-                rewards[t] = torch.as_tensor(reward, dtype=torch.float32)
-                terminated[t] = torch.as_tensor(term, dtype=torch.float32)
-                truncated[t] = torch.as_tensor(trunc, dtype=torch.float32)
-                cut = np.flatnonzero(np.logical_and(trunc, np.logical_not(term)))
-                if cut.size:  # bootstrap time-limit ends from the final observation, as SB3
-                    final_obs = np.stack([info["final_obs"][i] for i in cut])
-                    truncation_values[t, cut] = self._forward(final_obs)[2].cpu()
+                rewards[t] = recorded.reward
+                terminated[t] = recorded.terminated
+                truncated[t] = recorded.truncated
+                truncation_values[t] = recorded.truncation_value
 
-                self.episodes.record(np.asarray(reward, dtype=np.float64), np.logical_or(term, trunc))
-                self.obs = next_obs  # SAME_STEP autoreset: already the next episode's first obs where done
+                # the episode statistics count what the env returned, whatever the rollout recorded
+                self.episodes.record(
+                    np.asarray(step.reward, dtype=np.float64), np.logical_or(step.terminated, step.truncated)
+                )
+                self.obs = seams.next_observation(self.obs, step)
 
-            last_value = self._forward(self.obs)[2].cpu()
+            last_value = self._value_of(self.obs).cpu()
 
         return Rollout(
             obs=torch.stack(obs_buf),

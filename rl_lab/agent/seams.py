@@ -44,6 +44,57 @@ def acting_mode(model: nn.Module) -> None:
     model.eval()
 
 
+def choose_action(logits: torch.Tensor) -> torch.Tensor:
+    """Sample each env's action from the acting policy (a categorical over the logits)."""
+    return Categorical(logits=logits).sample()
+
+
+@dataclass
+class EnvStep:
+    """What one step of the vector env returned, as it returned it."""
+
+    obs: np.ndarray  # SAME_STEP autoreset: where an episode ended, the next episode's first observation
+    reward: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    info: dict[str, Any]
+
+
+@dataclass
+class Transition:
+    """What the rollout keeps of one env step, ``(N,)`` each."""
+
+    reward: torch.Tensor
+    terminated: torch.Tensor  # 1.0 where the episode ended for good
+    truncated: torch.Tensor  # 1.0 where a time limit cut it
+    truncation_value: torch.Tensor  # V(final observation) where truncated and not terminated, else 0
+
+
+def record_transition(step: EnvStep, value_of: Callable[[np.ndarray], torch.Tensor]) -> Transition:
+    """The rollout's record of an env step: reward and episode ends as the env returned them, and
+    the value of the final observation of each time-limit end (not of a termination), which the
+    update adds to the reward as ``gamma * V`` (SB3's bootstrap of timeouts). ``value_of`` is the
+    acting critic."""
+    truncation_value = torch.zeros(len(step.reward))
+    cut = np.flatnonzero(np.logical_and(step.truncated, np.logical_not(step.terminated)))
+    if cut.size:
+        final_obs = np.stack([step.info["final_obs"][i] for i in cut])
+        truncation_value[cut] = value_of(final_obs).cpu()
+    return Transition(
+        reward=torch.as_tensor(step.reward, dtype=torch.float32),
+        terminated=torch.as_tensor(step.terminated, dtype=torch.float32),
+        truncated=torch.as_tensor(step.truncated, dtype=torch.float32),
+        truncation_value=truncation_value,
+    )
+
+
+def next_observation(obs: np.ndarray, step: EnvStep) -> np.ndarray:
+    """The observation the next action is chosen from: the one the step returned, which in SAME_STEP
+    autoreset mode is already the next episode's first where an episode ended (``obs`` is the
+    observation the step acted on)."""
+    return step.obs
+
+
 def training_forward(model: nn.Module, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits ``(T, N, A)`` and values ``(T, N)`` of the rollout's observations, with autograd, train mode."""
     model.train()
@@ -117,6 +168,9 @@ class Seams:
     build_model: Callable[[ModelFactory, gym.Space, gym.Space], nn.Module] = build_model
     preprocess: Callable[[np.ndarray], torch.Tensor] = preprocess
     acting_mode: Callable[[nn.Module], None] = acting_mode
+    choose_action: Callable[[torch.Tensor], torch.Tensor] = choose_action
+    record_transition: Callable[[EnvStep, Callable[[np.ndarray], torch.Tensor]], Transition] = record_transition
+    next_observation: Callable[[np.ndarray, EnvStep], np.ndarray] = next_observation
     training_forward: Callable[[nn.Module, Rollout], tuple[torch.Tensor, torch.Tensor]] = training_forward
     compute_returns: Callable[..., tuple[torch.Tensor, torch.Tensor]] = compute_returns
     log_prob: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = log_prob
