@@ -126,7 +126,7 @@ def test_a_pong_clip_shows_the_game_in_colour_beside_the_networks_view(tmp_path)
     clip = record(pong_run, tmp_path / "pong.gif", steps=12)
     assert clip["steps"] == 12 and clip["step"] == 160
     with Image.open(tmp_path / "pong.gif") as gif:
-        assert gif.n_frames == 12
+        assert 1 < gif.n_frames <= 12  # Pillow merges a frame identical to the one before (a still serve)
         assert gif.size == (2 * 160 + 8 + 2 * 84, 18 + 2 * 210)  # ALE's screen 2x, a gap, the 84x84 view 2x
         frame = np.asarray(gif.convert("RGB"))
     screen, view = frame[18:, : 2 * 160], frame[18 : 18 + 168, -168:]
