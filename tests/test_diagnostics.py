@@ -102,6 +102,9 @@ def test_consistency_checks_are_zero_in_the_clean_agent_up_to_float_rounding(tmp
         ("forgot_zero_grad", "grads/stale_ratio", "stale_gradient"),
         ("broadcast_shape", "value/loss_gap", "value_loss_consistency"),
         ("value_sign_flip", "value/loss_gap", "value_loss_consistency"),
+        ("sign_flip", "losses/policy_gap", "policy_loss_consistency"),
+        ("time_reversed_returns", "value/returns_gap", "returns_consistency"),
+        ("frozen_parameters", "params/frozen_fraction", "trainable_parameters"),
     ],
 )
 def test_consistency_check_catches_its_bug_at_the_first_log_point(tmp_path, bug, metric, detector):
@@ -110,6 +113,58 @@ def test_consistency_check_catches_its_bug_at_the_first_log_point(tmp_path, bug,
     points = read_metrics(tmp_path)
     assert all(p[metric] > 1e-3 for p in points), [p[metric] for p in points]
     assert summary["detectors"][detector] == 400
+
+
+# Bugs the zoo does not have, at seams whose checks follow from A2C's definition (test-only plug-ins).
+SEAM_BUGS = {
+    "unclipped_step": (  # the optimizer steps on the raw gradient: clip_grad_norm_ forgotten
+        "optimizer_step",
+        """def optimizer_step(optimizer, loss, parameters, max_grad_norm):
+        optimizer.zero_grad()
+        loss.backward()
+        norm = torch.nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None])
+        optimizer.step()
+        return norm""",
+    ),
+    "double_step": (  # the optimizer steps twice on one gradient (a step in a retry loop)
+        "optimizer_step",
+        """def optimizer_step(optimizer, loss, parameters, max_grad_norm):
+        norm = clean.optimizer_step(optimizer, loss, parameters, max_grad_norm)
+        optimizer.step()
+        return norm""",
+    ),
+    "greedy_acting": (  # the agent acts greedily while it trains (an evaluation flag left on)
+        "choose_action",
+        """def choose_action(logits):
+        return logits.argmax(-1)""",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("bug", "metric", "detector", "steps"),
+    [
+        ("unclipped_step", "grads/clip_gap", "clip_consistency", 400),
+        ("double_step", "params/step_gap", "optimizer_step_consistency", 400),
+        ("greedy_acting", "policy/action_logp_excess", "action_sampling", 2000),
+    ],
+)
+def test_a_seam_check_catches_a_bug_no_zoo_module_has(tmp_path, bug, metric, detector, steps):
+    seam, body = SEAM_BUGS[bug]
+    (tmp_path / "user_bugs").mkdir()
+    (tmp_path / "user_bugs" / f"{bug}.py").write_text(
+        f'"""Story: test-only. Seam: {seam}. Dose: none. Symptoms: {detector}."""\n'
+        "import dataclasses\nimport torch\nfrom rl_lab.agent import seams as clean\n"
+        f"SEAM = {seam!r}\nDOSE = 1\nSYMPTOM = {detector!r}\n"
+        f"def inject(seams, dose):\n    {body}\n    return dataclasses.replace(seams, {seam}={seam})\n"
+    )
+    bugs.load([tmp_path / "user_bugs"])
+    settings = settings_for(f"total_steps={steps}", "log_interval=400")
+    settings.bug = {bug: {"dose": 1}}
+    summary = train(settings, tmp_path / "run")
+    assert set(summary["detectors"]) == {detector}, (read_metrics(tmp_path / "run")[-1][metric], summary)
+    if detector != "action_sampling":  # exact checks: at the first log point; the statistical one needs a few
+        assert summary["detectors"][detector] == 400
 
 
 @pytest.mark.parametrize("on_divergence", ["stop", "continue"])

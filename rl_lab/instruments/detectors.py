@@ -597,3 +597,36 @@ def replay(points: Iterable[dict[str, float]], bank: DetectorBank) -> list[Event
     would have raised live, exactly, since a detector reads nothing but the logged scalars. So a
     new or changed detector can be judged on runs that already exist, without training them again."""
     return [event for point in points for event in bank.observe(int(point["step"]), point)]
+
+
+class SamplingCheck(Detector):
+    """Actions that are not drawn from the acting policy: the taken actions' log-probability
+    lies above what sampling gives, summed over every log point so far, by more than ``z_max``
+    standard errors (one-sided: greedy or sharpened acting).
+
+    Reads ``policy/action_logp_excess`` and ``policy/action_logp_variance``
+    (:mod:`rl_lab.instruments.diagnostics`). Under correct sampling the running z is nearly
+    standard normal at every log point; its upper tail at 6 is 1e-9, and the running sum grows
+    no faster than the law of the iterated logarithm allows over a run's log points. Only the
+    upper side is read: a rare action of a near-deterministic policy makes the lower side
+    heavy-tailed. A statistical check, so it needs some log points where one rollout is too
+    little (a near-uniform policy acts almost as greedily as it samples).
+    """
+
+    kind = CONSISTENCY
+    metric = "policy/action_logp_excess"
+
+    def __init__(self, z_max: float = 6.0, name: str | None = None):
+        super().__init__(name)
+        self.z_max = z_max
+        self.excess, self.variance = 0.0, 0.0
+
+    def check(self, step, scalars):
+        excess, variance = scalars.get(self.metric), scalars.get("policy/action_logp_variance")
+        if excess is None or variance is None or not (math.isfinite(excess) and math.isfinite(variance)):
+            return None
+        self.excess, self.variance = self.excess + excess, self.variance + variance
+        z = self.excess / math.sqrt(self.variance) if self.variance > 0 else 0.0
+        if z > self.z_max:
+            return z, self.z_max, f"taken actions {z:.1f} standard errors more probable than sampling gives"
+        return None

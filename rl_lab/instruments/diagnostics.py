@@ -2,12 +2,21 @@
 
 Groups (TensorBoard tags and ``metrics.jsonl`` keys):
 
-``losses/``       policy, value, entropy (the loss term, -entropy) and total loss
-``grads/``        global norm before clipping; per layer, norm before clipping; and
+``losses/``       policy, value, entropy (the loss term, -entropy) and total loss;
+                  ``policy_gap``, the loss's policy term against -mean(advantages x log-probs)
+                  recomputed (relative to mean |advantage x log-prob|)
+``grads/``        global norm before clipping; per layer, norm before clipping;
                   ``stale_ratio``, a consistency check that is 0 in a correct agent: the norm
                   of what ``.grad`` already held when this update's gradient arrived, over the
-                  norm of that gradient (``zero_grad`` must have cleared it)
-``params/``       global norm; per layer, norm and update-to-parameter ratio ||dW|| / ||W||
+                  norm of that gradient (``zero_grad`` must have cleared it); and ``clip_gap``:
+                  the norm of the gradient the optimizer stepped on against min(the gradient's
+                  norm as backward produced it, max_grad_norm), over max_grad_norm
+``params/``       global norm; per layer, norm and update-to-parameter ratio ||dW|| / ||W||;
+                  ``step_gap``: the parameters after the update against the configured
+                  optimizer's step replayed on a copy (parameters and optimizer state from
+                  before, the gradient it stepped on), over the update's size; and
+                  ``frozen_fraction``: the share of the network's parameters that cannot train
+                  (``requires_grad`` off, or not given to the optimizer)
 ``activations/``  per activation layer, mean L2 norm per sample and (ReLU) dead fraction:
                   units that are zero for every sample of the batch
 ``policy/``       entropy, entropy / log(n_actions), logits spread (std over actions,
@@ -19,12 +28,17 @@ Groups (TensorBoard tags and ``metrics.jsonl`` keys):
                   only for models whose train and eval modes agree (no dropout): parameters do
                   not change during a rollout, so the update must see the policy that acted;
                   ``entropy_gap`` and ``log_prob_gap``, the loss's entropy and log-probabilities
-                  against the same quantities recomputed from the logits by torch.distributions
+                  against the same quantities recomputed from the logits by torch.distributions;
+                  ``action_logp_excess`` and ``action_logp_variance``: the taken actions'
+                  log-probability over the rollout minus what sampling from the acting policy
+                  gives, and its variance (greedy acting drives the excess up)
 ``inputs/``       largest |network input| (a network wants inputs of order 1)
 ``value/``        explained variance; mean/std/min/max of values, returns, advantages;
                   ``loss_gap``, a consistency check that is 0 in a correct agent: the loss's
                   value term against the mean squared error of the same values and returns,
-                  recomputed (relative difference)
+                  recomputed (relative difference); ``returns_gap``: the returns and advantages
+                  against stable-baselines3's RolloutBuffer's on the same recorded rewards,
+                  values and episode ends (relative to max|return| + 1)
 ``charts/``       episode return and length, reward per step, steps/s
 ``diagnostics/``  count of non-finite numbers among losses, values, returns and advantages,
                   plus the number of layers whose parameter or gradient norm is non-finite
@@ -36,12 +50,15 @@ run are the same (tested).
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import defaultdict
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from gymnasium.spaces import Box, Discrete
+from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.utils import explained_variance
 from torch import nn
 from torch.distributions import Categorical, kl_divergence
@@ -49,6 +66,7 @@ from torch.func import functional_call
 
 from rl_lab.agent.a2c import Rollout
 from rl_lab.agent.models import has_mode_dependent_layers
+from rl_lab.run.config import AgentConfig
 
 
 def _layer(parameter_name: str) -> str:
@@ -83,9 +101,16 @@ def _stats(prefix: str, x: torch.Tensor) -> dict[str, float]:
 class Diagnostics:
     """Computes the panel for one model; ``arm`` before an update that will be logged."""
 
-    def __init__(self, model: nn.Module, max_grad_norm: float, activation_samples: int = 16, kl_samples: int = 16):
-        self.model = model
-        self.max_grad_norm = max_grad_norm
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        hp: AgentConfig,
+        activation_samples: int = 16,
+        kl_samples: int = 16,
+    ):
+        self.model, self.optimizer, self.hp = model, optimizer, hp
+        self.max_grad_norm = hp.max_grad_norm
         self.activation_samples = activation_samples
         self.kl_samples = kl_samples
         self.named_parameters = list(model.named_parameters())
@@ -130,6 +155,7 @@ class Diagnostics:
         self.activations = {}
         self.gradient_sq = {"stale": 0.0, "fresh": 0.0}
         self.params_before = [p.detach().clone() for _, p in self.named_parameters]
+        self.optimizer_before = copy.deepcopy(self.optimizer.state_dict())
 
     def measure(self, stats: dict[str, Any], rollout: Rollout) -> dict[str, float]:
         """The panel after an armed update; ``stats`` is what :meth:`A2C.update` returned."""
@@ -145,6 +171,7 @@ class Diagnostics:
         )
         recomputed = F.mse_loss(stats["returns"], stats["train_values"]).item()
         out["value/loss_gap"] = abs(stats["value_loss"].item() - recomputed) / max(recomputed, 1e-12)
+        out.update(self._loop_checks(stats, rollout))
         values, returns, advantages = stats["values"], stats["returns"], stats["advantages"]
         out.update(_stats("value/values", values))
         out.update(_stats("value/returns", returns))
@@ -156,6 +183,60 @@ class Diagnostics:
         out["diagnostics/nonfinite_count"] = float(nonfinite)
         self.params_before = None
         return out
+
+    def _loop_checks(self, stats: dict[str, Any], rollout: Rollout) -> dict[str, float]:
+        """Exact checks of seams that the panel's other series do not recompute (see the module doc)."""
+        advantages, log_probs = stats["advantages"], stats["log_probs"]
+        terms = advantages * log_probs
+        policy_gap = abs(stats["policy_loss"].item() - (-terms.mean()).item()) / max(terms.abs().mean().item(), 1e-12)
+        returns, reference_advantages = sb3_returns(rollout, self.hp.gamma, self.hp.gae_lambda)
+        scale = returns.abs().max().item() + 1.0
+        returns_gap = max(
+            (stats["returns"].cpu() - returns).abs().max().item(),
+            (advantages.cpu() - reference_advantages).abs().max().item(),
+        )
+        fresh_norm = math.sqrt(self.gradient_sq["fresh"])
+        clipped_norm = math.sqrt(sum(p.grad.detach().float().pow(2).sum().item() for p in self._with_grad()))
+        return {
+            "losses/policy_gap": policy_gap,
+            "value/returns_gap": returns_gap / scale,
+            "grads/clip_gap": abs(clipped_norm - min(fresh_norm, self.max_grad_norm)) / self.max_grad_norm,
+            "params/step_gap": self._step_gap(),
+            "params/frozen_fraction": self._frozen_fraction(),
+            **_action_log_prob_excess(rollout.logits, rollout.actions),
+        }
+
+    def _with_grad(self) -> list[nn.Parameter]:
+        return [p for _, p in self.named_parameters if p.grad is not None]
+
+    def _step_gap(self) -> float:
+        """||parameters after the update - the configured optimizer's step replayed on a copy||,
+        over the update's size: the copy starts from the parameters and optimizer state before
+        the update and steps on the gradients the optimizer held (clipped)."""
+        before = {id(p): b for (_, p), b in zip(self.named_parameters, self.params_before, strict=True)}
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        if not all(id(p) in before for p in params):
+            return math.nan  # an optimizer over other tensors than the network's: nothing to compare
+        copies = [nn.Parameter(before[id(p)].clone(), requires_grad=p.requires_grad) for p in params]
+        for copy_, p in zip(copies, params, strict=True):
+            copy_.grad = None if p.grad is None else p.grad.detach().clone()
+        replay = type(self.optimizer)(copies, **self.optimizer.defaults)
+        replay.load_state_dict(self.optimizer_before)
+        with torch.no_grad():
+            replay.step()
+        gap = math.sqrt(
+            sum((p.detach() - c.detach()).float().pow(2).sum().item() for p, c in zip(params, copies, strict=True))
+        )
+        size = math.sqrt(sum((p.detach() - before[id(p)]).float().pow(2).sum().item() for p in params))
+        return gap / size if size > 0 else gap
+
+    def _frozen_fraction(self) -> float:
+        """The fraction of the network's parameters (by count) the update cannot move: not trainable,
+        or not given to the optimizer. In A2C every parameter of the network trains."""
+        trained = {id(p) for group in self.optimizer.param_groups for p in group["params"] if p.requires_grad}
+        total = sum(p.numel() for _, p in self.named_parameters)
+        frozen = sum(p.numel() for _, p in self.named_parameters if id(p) not in trained)
+        return frozen / max(total, 1)
 
     def _gradients_and_parameters(self, grad_norm: float) -> dict[str, float]:
         # clip_grad_norm_ scales every gradient by one factor; undo it to report norms before clipping
@@ -214,6 +295,37 @@ class Diagnostics:
         finally:
             for module, training in modes:
                 module.training = training
+
+
+def sb3_returns(rollout: Rollout, gamma: float, gae_lambda: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Returns and advantages of a rollout as stable-baselines3's ``RolloutBuffer`` computes them
+    (the independent reference of the ``compute_returns`` seam), time-limit ends bootstrapped
+    through the reward as the loop does."""
+    n_steps, n_envs = rollout.rewards.shape
+    buffer = RolloutBuffer(n_steps, Box(-1.0, 1.0, (1,)), Discrete(2), "cpu", gae_lambda, gamma, n_envs)
+    buffer.rewards[:] = (rollout.rewards + gamma * rollout.truncation_values).numpy()
+    buffer.values[:] = rollout.values.detach().cpu().numpy()
+    dones = rollout.dones.numpy()
+    buffer.episode_starts[1:] = dones[:-1]  # SB3 marks the step after an end; rl-lab the step that ends
+    buffer.compute_returns_and_advantage(last_values=rollout.last_value.detach().cpu(), dones=dones[-1])
+    return torch.from_numpy(buffer.returns), torch.from_numpy(buffer.advantages)
+
+
+def _action_log_prob_excess(logits: torch.Tensor, actions: torch.Tensor) -> dict[str, float]:
+    """The taken actions' log-probability under the acting policy, summed over the rollout, minus
+    its expectation if they were sampled from that policy (minus the entropy, per sample), and
+    the variance of that sum: sum p log^2 p - H^2 per sample. A correct agent's excess is of the
+    order of the square root of the variance; greedy or sharpened acting drives it up
+    (:class:`rl_lab.instruments.detectors.SamplingCheck` reads both)."""
+    log_p = torch.log_softmax(logits.detach().flatten(0, -2).double(), dim=-1)
+    p = log_p.exp()
+    entropy = -(p * log_p).sum(-1)
+    variance = ((p * log_p**2).sum(-1) - entropy**2).clamp_min(0.0)
+    taken = log_p.gather(-1, actions.flatten().to(log_p.device)[:, None]).squeeze(-1)
+    return {
+        "policy/action_logp_excess": (taken + entropy).sum().item(),
+        "policy/action_logp_variance": variance.sum().item(),
+    }
 
 
 def _kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> float:

@@ -52,6 +52,12 @@ CHECK_SEAMS = {
     "value_loss_consistency": "value_loss",
     "stale_gradient": "optimizer_step",
     "input_scale": "preprocess",
+    "policy_loss_consistency": "policy_loss",
+    "returns_consistency": "compute_returns",
+    "clip_consistency": "optimizer_step",
+    "optimizer_step_consistency": "optimizer_step",
+    "trainable_parameters": "build_model",
+    "action_sampling": "choose_action",
 }
 
 ADVICE = {

@@ -91,7 +91,7 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
     agent = build_agent(settings, envs, settings.seed)
     model, optimizer = agent.model, agent.optimizer
     diagnostics = (
-        Diagnostics(model, hp.max_grad_norm, diag_cfg.activation_samples, diag_cfg.kl_samples)
+        Diagnostics(model, optimizer, hp, diag_cfg.activation_samples, diag_cfg.kl_samples)
         if diag_cfg.enabled
         else None
     )
