@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -320,3 +321,15 @@ def test_bug_none_is_the_clean_agent_bit_for_bit(tmp_path, monkeypatch):
     monkeypatch.setattr(train_module.bugs, "inject", lambda seams, config: seams)  # no bug machinery at all
     train_module.train(settings_for("total_steps=2000", "log_interval=400"), tmp_path / "bare")
     assert strip(tmp_path / "zoo") == strip(tmp_path / "bare") == strip(tmp_path / "dose0")
+
+
+def test_the_off_by_one_card_cites_elhages_post_by_its_title():
+    seed = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "elhage-2020-systems-that-defy-understanding.txt"
+    if not seed.exists():
+        pytest.skip(f"the seed text is not beside this checkout ({seed})")
+    text = seed.read_text()
+    title = text.split("\u201c", 1)[1].split("\u00a7", 1)[0].strip()
+    card = " ".join(bugs.registry()["off_by_one_frames"].__doc__.split())
+    assert f'"{title}"' in card
+    quoted = card.split('"I had an', 1)[1].split('"', 1)[0].rstrip(".")  # the card quotes the post's words
+    assert "I had an" + quoted in " ".join(text.replace("\u2014", "--").split())

@@ -177,6 +177,8 @@ def test_no_command_changes_a_clean_checkout(tmp_path):
         assert result.returncode in expected, f"{args}: {result.stderr[-1500:]}"
     refused = next(result for args, result in done if "results/known_result/pong/agent" in args)
     assert "committed result" in refused.stderr
+    atlas = next(result for args, result in done if args[0] == "rl_lab.atlas")
+    assert "next: python -m rl_lab.check multirun/atlas/ci" in atlas.stdout  # README's path: check first
     assert (checkout / "multirun" / "atlas" / "ci" / "report" / "golden.json").is_file()
     status = subprocess.run(["git", "status", "--porcelain"], cwd=checkout, capture_output=True, text=True).stdout
     assert status == "", status
