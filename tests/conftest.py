@@ -1,8 +1,16 @@
 """Shared test fixtures: a scripted vector environment whose every transition is known, and the
-CI tier of the atlas run once (tests/test_atlas.py checks it, tests/test_slurm.py runs it again on SLURM)."""
+CI tier of the atlas run once per test session (tests/test_atlas.py checks it, tests/test_slurm.py
+runs it again on SLURM).
+
+Under pytest-xdist (README's test command runs ``-n auto``) each worker process gets one torch
+thread, and the commands it starts inherit ``OMP_NUM_THREADS=1``: the workers, not torch's
+threads, share the cores. The CI sweep is built once for all workers (xdist's documented
+pattern: the first worker builds it under a file lock, the others wait and read it).
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +19,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from filelock import FileLock
 from gymnasium.vector import AutoresetMode, VectorEnv
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 
 class ScriptedVectorEnv(VectorEnv):
@@ -100,14 +113,17 @@ def _deterministic_torch():
 
 
 @pytest.fixture(scope="session")
-def ci_sweep(tmp_path_factory) -> Path:
+def ci_sweep(tmp_path_factory, worker_id) -> Path:
     """``python -m rl_lab.atlas tier=ci`` (joblib, 2 jobs at a time) into a fresh directory."""
-    out = tmp_path_factory.mktemp("atlas") / "ci"
-    done = subprocess.run(
-        [sys.executable, "-m", "rl_lab.atlas", "tier=ci", f"out={out}"],
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    out = shared / "atlas_ci"
+    with FileLock(str(shared / "atlas_ci.lock")):
+        if not (out / "benchmark.json").exists():  # the atlas writes it last
+            done = subprocess.run(
+                [sys.executable, "-m", "rl_lab.atlas", "tier=ci", f"out={out}"],
+                capture_output=True,
+                text=True,
+                cwd=Path(__file__).resolve().parent.parent,
+            )
+            assert done.returncode == 0, done.stderr[-2000:]
     return out
