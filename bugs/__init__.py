@@ -22,6 +22,9 @@ A bug is one module (a file here, or ``<dir>/<name>.py`` for any directory in th
 ``CONTEXT``  optional ``{override: value}``: what a run needs for the bug to matter at all
            (e.g. dropout for a train/eval-mode bug); the atlas runs the bug and its clean
            control with it
+``ENVS``     optional: the env config names the bug applies to (default all), e.g. a frame-stack
+           bug on Pong only; a run of it on another env is a config error, and the atlas
+           runs it only on these
 a docstring: its real-world story, the seam, the dose and the symptoms
 
 A bug that keeps state between calls (a frame history, a random generator) makes its seam
@@ -107,13 +110,23 @@ def registry() -> dict[str, ModuleType]:
     return _REGISTRY or load()
 
 
-def validate(bug_config: dict[str, Any]) -> dict[str, float]:
-    """``{name: dose}`` for a ``bug`` config; raises ConfigError naming a bad name or dose."""
+def envs_of(module: ModuleType) -> tuple[str, ...] | None:
+    """The env config names a bug applies to (``ENVS``), or None for every env."""
+    envs = getattr(module, "ENVS", None)
+    return None if envs is None else tuple(envs)
+
+
+def validate(bug_config: dict[str, Any], env: str | None = None) -> dict[str, float]:
+    """``{name: dose}`` for a ``bug`` config (run on the env config named ``env``, if given);
+    raises ConfigError naming a bad name, dose or env."""
     known = registry()
     doses = {}
     for name, params in (bug_config or {}).items():
         if name not in known:
             raise ConfigError(f"bug={name!r} is invalid: valid choices are none, {', '.join(sorted(known))}")
+        envs = envs_of(known[name])
+        if env is not None and envs is not None and env not in envs:
+            raise ConfigError(f"bug={name} is invalid with env={env}: it applies to env {', '.join(envs)} only")
         unknown = set(params or {}) - {"dose"}
         if unknown:
             raise ConfigError(f"bug.{name}.{sorted(unknown)[0]} is invalid: a bug takes only a dose")

@@ -16,7 +16,17 @@ from torch.distributions import Categorical
 from rl_lab import bugs
 from rl_lab.agent.a2c import Rollout
 from rl_lab.agent.models import MlpActorCritic, NatureCNN
-from rl_lab.agent.seams import Seams, compute_returns, entropy, log_prob, policy_loss, value_loss
+from rl_lab.agent.seams import (
+    EnvStep,
+    Seams,
+    choose_action,
+    compute_returns,
+    entropy,
+    log_prob,
+    policy_loss,
+    record_transition,
+    value_loss,
+)
 from rl_lab.run.config import ConfigError
 
 ZOO = bugs.registry()
@@ -36,6 +46,13 @@ REQUIRED_BUGS = {
     "wrong_gather_dim",
     "time_reversed_returns",
     "numerical_overflow",
+    # the data path (issue 22): acting, recording, autoreset, the time-limit bootstrap
+    "timeout_as_terminal",
+    "terminal_bootstrapped",
+    "greedy_acting",
+    "reward_one_step_late",
+    "obs_not_reset",
+    "frame_stack_not_reset",
 }
 
 
@@ -126,6 +143,8 @@ def _rollout(obs: torch.Tensor, n_actions: int = 2) -> Rollout:
         logits=torch.zeros(T, N, n_actions),
         truncation_values=zeros,
         last_value=torch.zeros(N),
+        observations=obs.numpy(),
+        env_steps=[],
     )
 
 
@@ -302,6 +321,124 @@ def test_numerical_overflow_is_fine_for_small_logits_and_breaks_for_large():
     torch.testing.assert_close(bugged.entropy(small), entropy(small), rtol=1e-3, atol=1e-3)
     assert not torch.isfinite(bugged.entropy(torch.tensor([[12.0, 0.0, 0.0]]))).all()
     assert torch.isfinite(entropy(torch.tensor([[12.0, 0.0, 0.0]]))).all()
+
+
+# --- the data path: an env step whose every field is known -------------------------------------
+
+
+def _env_step(reward, terminated, truncated, obs=None, final_obs=None) -> EnvStep:
+    """A step of 3 envs; observations are (3, 2) arrays whose entries say which env and which
+    observation (1x: returned, 9x: final)."""
+    ended = np.logical_or(terminated, truncated)
+    obs = np.arange(3, dtype=np.float32)[:, None] * np.ones(2, np.float32) + 10 if obs is None else obs
+    final_obs = (
+        90 + np.arange(3, dtype=np.float32)[:, None] * np.ones(2, np.float32) if final_obs is None else final_obs
+    )
+    info = {"final_obs": np.array([final_obs[i] if e else None for i, e in enumerate(ended)], dtype=object)}
+    return EnvStep(obs, np.asarray(reward, np.float32), np.asarray(terminated), np.asarray(truncated), info)
+
+
+def _value_of(obs: np.ndarray) -> torch.Tensor:  # a critic that reads the observation's first entry
+    return torch.as_tensor(np.asarray(obs)[:, 0], dtype=torch.float32)
+
+
+STEP = _env_step([1.0, 2.0, 3.0], [True, False, False], [False, True, False])  # env 0 ends, env 1 is cut
+
+
+def test_the_clean_record_bootstraps_only_the_time_limit_end():
+    recorded = record_transition(STEP, _value_of)
+    assert recorded.truncation_value.tolist() == [0.0, 91.0, 0.0]  # V(env 1's final observation)
+    assert recorded.terminated.tolist() == [1.0, 0.0, 0.0] and recorded.truncated.tolist() == [0.0, 1.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("dose", "bootstrap", "terminated"), [(1.0, 0.0, [1.0, 1.0, 0.0]), (0.5, 45.5, [1.0, 0.0, 0.0])]
+)
+def test_timeout_as_terminal_drops_the_bootstrap_of_a_time_limit_end(dose, bootstrap, terminated):
+    recorded = _bugged("timeout_as_terminal", dose).record_transition(STEP, _value_of)
+    assert recorded.truncation_value.tolist() == [0.0, bootstrap, 0.0]
+    assert recorded.terminated.tolist() == terminated
+    assert recorded.reward.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_terminal_bootstrapped_adds_the_value_of_the_state_an_episode_ended_in():
+    recorded = _bugged("terminal_bootstrapped").record_transition(STEP, _value_of)
+    assert recorded.truncation_value.tolist() == [90.0, 91.0, 0.0]
+    assert recorded.terminated.tolist() == [0.0, 0.0, 0.0] and recorded.truncated.tolist() == [1.0, 1.0, 0.0]
+    half = _bugged("terminal_bootstrapped", 0.5).record_transition(STEP, _value_of)
+    assert half.truncation_value.tolist() == [45.0, 91.0, 0.0] and half.terminated.tolist() == [1.0, 0.0, 0.0]
+
+
+def test_greedy_acting_takes_the_argmax_with_probability_dose():
+    logits = torch.tensor([[0.0, 1.0, 0.5]]).repeat(4000, 1)
+    assert torch.equal(_bugged("greedy_acting").choose_action(logits), torch.ones(4000, dtype=torch.int64))
+    torch.manual_seed(3)
+    clean = choose_action(logits)
+    torch.manual_seed(3)
+    assert torch.equal(_bugged("greedy_acting", 0.0).choose_action(logits), clean)
+    share = (_bugged("greedy_acting", 0.5).choose_action(logits) == 1).float().mean().item()
+    p_best = torch.softmax(logits[0], 0)[1].item()
+    assert abs(share - (0.5 + 0.5 * p_best)) < 0.03  # greedy half the time, sampled otherwise
+
+
+@pytest.mark.parametrize("lag", [1, 2])
+def test_reward_one_step_late_records_each_reward_lag_steps_later_and_resumes(lag):
+    seams = _bugged("reward_one_step_late", lag)
+    steps = [_env_step([t, 10 * t, 100 * t], [False] * 3, [False] * 3) for t in range(1, 6)]
+    recorded = [seams.record_transition(step, _value_of).reward.tolist() for step in steps[:3]]
+    state = seams.record_transition.state_dict()
+    resumed = _bugged("reward_one_step_late", lag)
+    resumed.record_transition.load_state_dict(state)
+    recorded += [resumed.record_transition(step, _value_of).reward.tolist() for step in steps[3:]]
+    expected = [[0.0] * 3] * lag + [[t, 10 * t, 100 * t] for t in range(1, 6 - lag)]
+    assert recorded == expected
+
+
+def test_obs_not_reset_acts_on_the_final_observation_where_an_episode_ended():
+    obs = _bugged("obs_not_reset").next_observation(None, STEP)
+    assert obs[:, 0].tolist() == [90.0, 91.0, 12.0]  # envs 0 and 1 ended: their final observations
+    assert _bugged("obs_not_reset").next_observation(None, _env_step([0] * 3, [False] * 3, [False] * 3)) is not None
+
+
+def test_frame_stack_not_reset_keeps_the_last_episodes_frames_after_a_reset():
+    seams = _bugged("frame_stack_not_reset")
+    stack = np.arange(2 * 4, dtype=np.uint8).reshape(2, 4, 1, 1)  # env i's frames: 4i .. 4i+3, oldest first
+    moved = np.concatenate([stack[:, 1:], np.full((2, 1, 1, 1), 50, np.uint8)], axis=1)  # both envs: frame 50
+    moved[0] = np.array([0, 0, 0, 60]).reshape(4, 1, 1)  # env 0 was reset: the env's fresh stack
+    step = EnvStep(moved, np.zeros(2), np.array([True, False]), np.zeros(2, bool), {})
+    acted = seams.next_observation(stack, step)
+    assert acted[0].ravel().tolist() == [1, 2, 3, 60]  # the previous episode's frames before the new one
+    assert np.array_equal(acted[1], moved[1])  # no reset: the env's stack
+    resumed = _bugged("frame_stack_not_reset")
+    resumed.next_observation.load_state_dict(seams.next_observation.state_dict())
+    assert np.array_equal(resumed.next_observation.frames, acted)
+
+
+def test_a_bug_for_some_envs_is_refused_on_others_and_left_out_of_their_atlas():
+    with pytest.raises(
+        ConfigError, match="bug=frame_stack_not_reset is invalid with env=catch: it applies to env pong"
+    ):
+        bugs.validate({"frame_stack_not_reset": {"dose": 1.0}}, "catch")
+    assert bugs.validate({"frame_stack_not_reset": {"dose": 1.0}}, "pong") == {"frame_stack_not_reset": 1.0}
+    from omegaconf import OmegaConf
+
+    from rl_lab.lab.atlas import multiruns
+
+    tier = OmegaConf.create(
+        {
+            "envs": ["cartpole", "pong"],
+            "total_steps": 100,
+            "seeds": [0],
+            "clean_seeds": [0],
+            "overrides": [],
+            "bugs": ["frame_stack_not_reset", "timeout_as_terminal", "sign_flip"],
+            "doses": {},
+        }
+    )
+    zoo = {run[0]: run[2:] for part, run in multiruns(tier) if part == "zoo"}
+    assert zoo["bug=sign_flip,none"][:1] == ["env=cartpole,pong"]
+    assert zoo["bug=frame_stack_not_reset,none"][:1] == ["env=pong"]
+    assert zoo["bug=timeout_as_terminal,none"][:2] == ["env=cartpole", "env.max_episode_steps=100"]
 
 
 def test_bug_none_is_the_clean_agent_bit_for_bit(tmp_path, monkeypatch):

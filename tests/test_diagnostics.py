@@ -133,11 +133,6 @@ SEAM_BUGS = {
         optimizer.step()
         return norm""",
     ),
-    "greedy_acting": (  # the agent acts greedily while it trains (an evaluation flag left on)
-        "choose_action",
-        """def choose_action(logits):
-        return logits.argmax(-1)""",
-    ),
 }
 
 
@@ -146,7 +141,6 @@ SEAM_BUGS = {
     [
         ("unclipped_step", "grads/clip_gap", "clip_consistency", 400),
         ("double_step", "params/step_gap", "optimizer_step_consistency", 400),
-        ("greedy_acting", "policy/action_logp_excess", "action_sampling", 2000),
     ],
 )
 def test_a_seam_check_catches_a_bug_no_zoo_module_has(tmp_path, bug, metric, detector, steps):
@@ -162,9 +156,40 @@ def test_a_seam_check_catches_a_bug_no_zoo_module_has(tmp_path, bug, metric, det
     settings = settings_for(f"total_steps={steps}", "log_interval=400")
     settings.bug = {bug: {"dose": 1}}
     summary = train(settings, tmp_path / "run")
-    assert set(summary["detectors"]) == {detector}, (read_metrics(tmp_path / "run")[-1][metric], summary)
-    if detector != "action_sampling":  # exact checks: at the first log point; the statistical one needs a few
-        assert summary["detectors"][detector] == 400
+    assert summary["detectors"] == {detector: 400}, (read_metrics(tmp_path / "run")[-1][metric], summary)
+
+
+# The data path's zoo bugs (issue 22): each fires its own exact check, and only it, at the first log
+# point whose rollout holds what the bug changes, at the latest the first with an episode end (the log
+# points where episodes ended log charts/episode_return; Catch's episodes all end together).
+@pytest.mark.parametrize(
+    ("bug", "overrides", "detectors"),
+    [
+        ("timeout_as_terminal", ["env.max_episode_steps=10"], {"record_consistency"}),
+        ("terminal_bootstrapped", ["env=catch"], {"record_consistency"}),
+        ("reward_one_step_late", ["env=catch"], {"record_consistency"}),
+        ("obs_not_reset", ["env=catch"], {"next_observation_consistency"}),
+        ("unnormalized_inputs", ["env=catch"], {"input_scale", "preprocess_consistency"}),
+        ("greedy_acting", [], {"action_sampling"}),  # a statistical check: within a few log points
+    ],
+)
+def test_a_data_path_bug_fires_its_own_check_first(tmp_path, bug, overrides, detectors):
+    settings = settings_for(f"bug={bug}", *overrides, "total_steps=2000", "log_interval=400", "agent.n_envs=8")
+    summary = train(settings, tmp_path)
+    assert set(summary["detectors"]) == detectors, summary
+    first_end = next(p["step"] for p in read_metrics(tmp_path) if "charts/episode_return" in p)
+    if bug == "unnormalized_inputs":
+        first_end = 400  # every input, not only those at an episode end
+    if bug != "greedy_acting":  # a late reward can land in a rollout after an end that was not logged: earlier
+        assert max(summary["detectors"].values()) <= first_end, summary
+
+
+def test_clean_runs_with_time_limit_ends_keep_every_data_path_gap_at_zero(tmp_path):
+    """The record check recomputes V(final observation) of every time-limit end: exactly the loop's."""
+    summary = train(settings_for("env.max_episode_steps=10", "total_steps=4000", "log_interval=400"), tmp_path)
+    assert summary["detectors"] == {}
+    points = read_metrics(tmp_path)
+    assert all(p["data/record_gap"] == p["data/next_obs_gap"] == p["inputs/preprocess_gap"] == 0 for p in points)
 
 
 @pytest.mark.parametrize("on_divergence", ["stop", "continue"])

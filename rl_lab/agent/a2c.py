@@ -15,6 +15,7 @@ so a bug from ``bugs/`` can change one part and nothing else.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,9 @@ class Rollout:
     """``n_steps`` x ``n_envs`` transitions. Index ``[t, i]``: env i at step t.
 
     ``actions[t]`` was chosen from ``obs[t]``; ``rewards[t]``, ``terminated[t]``
-    and ``truncated[t]`` are what that action produced.
+    and ``truncated[t]`` are what that action produced, as the rollout recorded it.
+    ``observations`` and ``env_steps`` keep what the loop received, as received, so that an
+    instrument can check the data path (the loop itself reads neither).
     """
 
     obs: torch.Tensor  # (T, N, *obs_shape) preprocessed network input
@@ -44,6 +47,8 @@ class Rollout:
     logits: torch.Tensor  # (T, N, A) from the acting pass
     truncation_values: torch.Tensor  # (T, N) V(final obs) where truncated (not terminated), else 0
     last_value: torch.Tensor  # (N,) V(observation after the last step)
+    observations: np.ndarray  # (T, N, *obs_shape) what each action was chosen from, before preprocess
+    env_steps: list[EnvStep]  # (T) what each env step returned
 
     @property
     def dones(self) -> torch.Tensor:
@@ -106,7 +111,7 @@ class A2C:
     def collect_rollout(self) -> Rollout:
         T, N, seams = self.hp.n_steps, self.hp.n_envs, self.seams
         seams.acting_mode(self.model)
-        obs_buf, logits_buf, values_buf = [], [], []
+        obs_buf, logits_buf, values_buf, observations, env_steps = [], [], [], [], []
         actions = torch.zeros((T, N), dtype=torch.int64)
         rewards, terminated, truncated, truncation_values = (torch.zeros((T, N)) for _ in range(4))
 
@@ -117,6 +122,8 @@ class A2C:
                 step = EnvStep(*self.envs.step(action.cpu().numpy()))
                 recorded = seams.record_transition(step, self._value_of)
 
+                observations.append(np.array(self.obs))  # copies: an env may reuse its buffers
+                env_steps.append(dataclasses.replace(step, obs=np.array(step.obs)))
                 obs_buf.append(x)
                 logits_buf.append(logits)
                 values_buf.append(values)
@@ -144,6 +151,8 @@ class A2C:
             logits=torch.stack(logits_buf),
             truncation_values=truncation_values,
             last_value=last_value,
+            observations=np.stack(observations),
+            env_steps=env_steps,
         )
 
     # --- 2. learn: returns, advantages, one gradient step ------------------------------------

@@ -70,9 +70,11 @@ def make_envs(env_config: dict[str, Any], n_envs: int) -> VectorEnv:
     return instantiate({k: v for k, v in env_config.items() if k not in ENV_METADATA}, n_envs=n_envs)
 
 
-def make_classic_env(id: str, n_envs: int) -> VectorEnv:
-    """``n_envs`` copies of a gymnasium env (e.g. CartPole-v1) in one process."""
-    return gym.make_vec(id, num_envs=n_envs, vectorization_mode="sync", vector_kwargs=SAME_STEP)
+def make_classic_env(id: str, n_envs: int, max_episode_steps: int | None = None) -> VectorEnv:
+    """``n_envs`` copies of a gymnasium env (e.g. CartPole-v1) in one process; ``max_episode_steps``
+    replaces the env's own time limit (None keeps it)."""
+    limit = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+    return gym.make_vec(id, num_envs=n_envs, vectorization_mode="sync", vector_kwargs=SAME_STEP, **limit)
 
 
 def make_atari_vector_env(

@@ -32,7 +32,17 @@ Groups (TensorBoard tags and ``metrics.jsonl`` keys):
                   ``action_logp_excess`` and ``action_logp_variance``: the taken actions'
                   log-probability over the rollout minus what sampling from the acting policy
                   gives, and its variance (greedy acting drives the excess up)
-``inputs/``       largest |network input| (a network wants inputs of order 1)
+``inputs/``       largest |network input| (a network wants inputs of order 1); ``preprocess_gap``:
+                  the largest |network input - SB3's preprocessing of the observation it came
+                  from| (images scaled to [0, 1], other observations as floats)
+``data/``         exact checks of the data path, each 0 in a correct agent: ``record_gap``, the
+                  rollout's rewards, episode ends and time-limit bootstraps against what the
+                  env returned (a bootstrap is V(final observation) from the acting critic
+                  where an episode was truncated, not terminated, and 0 elsewhere; the value
+                  is recomputed only for models without dropout, as ``act_train_kl``);
+                  ``next_obs_gap``, the share of steps whose action was chosen from another
+                  observation than the one the env had just returned (after an episode end:
+                  the next episode's first)
 ``value/``        explained variance; mean/std/min/max of values, returns, advantages;
                   ``loss_gap``, a consistency check that is 0 in a correct agent: the loss's
                   value term against the mean squared error of the same values and returns,
@@ -53,8 +63,10 @@ from __future__ import annotations
 import copy
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from gymnasium.spaces import Box, Discrete
@@ -64,6 +76,7 @@ from torch import nn
 from torch.distributions import Categorical, kl_divergence
 from torch.func import functional_call
 
+from rl_lab.agent import seams
 from rl_lab.agent.a2c import Rollout
 from rl_lab.agent.models import has_mode_dependent_layers
 from rl_lab.run.config import AgentConfig
@@ -108,8 +121,12 @@ class Diagnostics:
         hp: AgentConfig,
         activation_samples: int = 16,
         kl_samples: int = 16,
+        preprocess: Callable[[np.ndarray], torch.Tensor] = seams.preprocess,
     ):
+        """``preprocess`` is the run's: the record check recomputes the acting critic's values
+        with it, so that a preprocessing bug shows in ``preprocess_gap`` alone."""
         self.model, self.optimizer, self.hp = model, optimizer, hp
+        self.preprocess = preprocess
         self.max_grad_norm = hp.max_grad_norm
         self.activation_samples = activation_samples
         self.kl_samples = kl_samples
@@ -172,6 +189,7 @@ class Diagnostics:
         recomputed = F.mse_loss(stats["returns"], stats["train_values"]).item()
         out["value/loss_gap"] = abs(stats["value_loss"].item() - recomputed) / max(recomputed, 1e-12)
         out.update(self._loop_checks(stats, rollout))
+        out.update(self._data_path_checks(rollout))
         values, returns, advantages = stats["values"], stats["returns"], stats["advantages"]
         out.update(_stats("value/values", values))
         out.update(_stats("value/returns", returns))
@@ -205,6 +223,41 @@ class Diagnostics:
             "params/frozen_fraction": self._frozen_fraction(),
             **_action_log_prob_excess(rollout.logits, rollout.actions),
         }
+
+    def _data_path_checks(self, rollout: Rollout) -> dict[str, float]:
+        """What the rollout holds against what the env returned (see the module doc, ``data/``)."""
+        device = rollout.obs.device
+        clean_input = seams.preprocess(rollout.observations.reshape(-1, *rollout.observations.shape[2:]))
+        out = {"inputs/preprocess_gap": (rollout.obs.flatten(0, 1) - clean_input.to(device)).abs().max().item()}
+        before = {name: p for (name, _), p in zip(self.named_parameters, self.params_before, strict=True)}
+        record_gap, moved, steps = 0.0, 0, 0
+        for t, step in enumerate(rollout.env_steps):
+            expected = seams.record_transition(step, lambda obs: self._acting_values(obs, before))
+            for recorded, returned in (
+                (rollout.rewards[t], expected.reward),
+                (rollout.terminated[t], expected.terminated),
+                (rollout.truncated[t], expected.truncated),
+            ):
+                record_gap = max(record_gap, (recorded - returned).abs().max().item())
+            bootstrap, reference = rollout.truncation_values[t], expected.truncation_value
+            if self.mode_dependent:  # dropout: no value to recompute; check the zeros where nothing is cut
+                kept = torch.from_numpy(~np.logical_and(step.truncated, np.logical_not(step.terminated)))
+                bootstrap, reference = bootstrap[kept], reference[kept]
+            gap = (bootstrap - reference).abs() / (1.0 + reference.abs())
+            record_gap = max(record_gap, gap.max().item() if gap.numel() else 0.0)
+            if t + 1 < len(rollout.env_steps):
+                acted, returned = rollout.observations[t + 1], step.obs
+                moved += int(np.any(acted.reshape(len(acted), -1) != returned.reshape(len(returned), -1), axis=1).sum())
+                steps += len(acted)
+        out["data/record_gap"] = record_gap
+        out["data/next_obs_gap"] = moved / max(steps, 1)
+        return out
+
+    def _acting_values(self, obs: np.ndarray, parameters: dict[str, torch.Tensor]) -> torch.Tensor:
+        """V(obs) of the acting critic (``parameters``, eval mode, the run's preprocessing)."""
+        x = self.preprocess(obs).to(self.params_before[0].device)
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            return self._eval_mode_outputs(x, parameters)[1].cpu()
 
     def _with_grad(self) -> list[nn.Parameter]:
         return [p for _, p in self.named_parameters if p.grad is not None]
@@ -287,11 +340,17 @@ class Diagnostics:
         return out
 
     def _eval_mode_logits(self, obs: torch.Tensor, parameters: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The policy's logits at ``parameters`` in eval mode; the model's modes are left as they were."""
+        """The policy's logits at ``parameters`` in eval mode."""
+        return self._eval_mode_outputs(obs, parameters)[0]
+
+    def _eval_mode_outputs(
+        self, obs: torch.Tensor, parameters: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's logits and values at ``parameters`` in eval mode; the model's modes are left as they were."""
         modes = [(module, module.training) for module in self.model.modules()]
         self.model.eval()
         try:
-            return functional_call(self.model, parameters, (obs,))[0]
+            return functional_call(self.model, parameters, (obs,))
         finally:
             for module, training in modes:
                 module.training = training

@@ -106,15 +106,18 @@ def multiruns(tier: DictConfig) -> list[tuple[str, list[str]]]:
     part ``clean``: the clean control's further seeds (``clean_seeds`` not in ``seeds``),
     there for the false-alarm rate; part ``doses``: the dose-response runs.
     """
-    common = [f"env={','.join(tier.envs)}", f"total_steps={tier.total_steps}", *tier.overrides]
+    envs = [f"env={','.join(tier.envs)}"]
+    common = [f"total_steps={tier.total_steps}", *tier.overrides]
     seeds = f"seed={','.join(map(str, tier.seeds))}"
-    by_context: dict[tuple[str, ...], list[str]] = {(): []}
+    by_context: dict[tuple[str, ...], list[str]] = {(*envs,): []}
     for name in tier.bugs:
-        key = tuple(_context_overrides(bugs.context_of(bugs.registry()[name])))
-        by_context.setdefault(key, []).append(name)
-    runs = [
-        ("zoo", [f"bug={','.join([*names, CLEAN])}", seeds, *context, *common]) for context, names in by_context.items()
-    ]
+        module = bugs.registry()[name]
+        applies = [env for env in tier.envs if bugs.envs_of(module) is None or env in bugs.envs_of(module)]
+        if applies:  # a bug for other envs (say, Pong's frame stack in a CartPole tier) is left out
+            key = (f"env={','.join(applies)}", *_context_overrides(bugs.context_of(module)))
+            by_context.setdefault(key, []).append(name)
+    runs = [("zoo", [f"bug={','.join([*names, CLEAN])}", seeds, *key, *common]) for key, names in by_context.items()]
+    common = [*envs, *common]
     further = [seed for seed in tier.clean_seeds if seed not in tier.seeds]
     if further:
         runs.append(("clean", [f"bug={CLEAN}", f"seed={','.join(map(str, further))}", *common]))

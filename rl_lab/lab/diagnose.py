@@ -58,6 +58,9 @@ CHECK_SEAMS = {
     "optimizer_step_consistency": "optimizer_step",
     "trainable_parameters": "build_model",
     "action_sampling": "choose_action",
+    "preprocess_consistency": "preprocess",
+    "record_consistency": "record_transition",
+    "next_observation_consistency": "next_observation",
 }
 
 ADVICE = {

@@ -46,7 +46,8 @@ def check_job_config(cfg: DictConfig) -> None:
     job = cfg.copy()
     with open_dict(job):
         job.pop("hydra", None)
-    bugs.validate(to_settings(job).bug)
+    settings = to_settings(job)
+    bugs.validate(settings.bug, settings.env.get("name"))
 
 
 def compose_job(config_name: str, overrides: list[str]) -> DictConfig:

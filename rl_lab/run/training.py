@@ -91,7 +91,7 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
     agent = build_agent(settings, envs, settings.seed)
     model, optimizer = agent.model, agent.optimizer
     diagnostics = (
-        Diagnostics(model, optimizer, hp, diag_cfg.activation_samples, diag_cfg.kl_samples)
+        Diagnostics(model, optimizer, hp, diag_cfg.activation_samples, diag_cfg.kl_samples, agent.seams.preprocess)
         if diag_cfg.enabled
         else None
     )
@@ -264,7 +264,7 @@ def prepare_run(cfg: DictConfig, run_dir: Path, overrides: list[str] = ()) -> Tr
         settings = to_settings(cfg)
     except OmegaConfBaseException as error:
         raise ConfigError(str(error).splitlines()[0]) from None
-    bugs.validate(settings.bug)
+    bugs.validate(settings.bug, settings.env.get("name"))
     if not cfg.resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)

@@ -1,0 +1,44 @@
+"""The agent acts greedily while it trains: the most likely action instead of a sample.
+
+Story: the acting policy of an on-policy method must be the policy being trained; a
+``deterministic=True`` (an evaluation flag) left on in data collection breaks that.
+HumanCompatibleAI/imitation PR #423 ("Set deterministic_policy of `exploration_wrapper` to
+False") fixed rollouts that a stochastic policy was meant to collect; the reverse mix-up,
+an ignored ``deterministic`` flag, is ikostrikov/pytorch-a2c-ppo-acktr #74 ("Yes, that's a
+bug").
+
+Seam: ``choose_action``. Each env's action is the argmax of the logits with probability
+``dose``, else sampled from the policy (torch's random generator, saved with the checkpoint).
+
+Dose: the probability of a greedy action per env step, in [0, 1] (default 1.0).
+
+Symptoms: the policy-gradient estimate is biased (the log-probabilities of actions the
+policy did not sample are pushed up): no exploration, the return stalls where the first
+greedy habit leads, the entropy term alone keeps the policy from collapsing. The taken
+actions are more likely under the acting policy than samples would be:
+``action_sampling`` (``policy/action_logp_excess``) fires within a few log points.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+SEAM = "choose_action"
+DOSE = 1.0
+DOSE_RANGE = (0.0, 1.0)
+SYMPTOM = "no exploration: return stalls, taken actions likelier than samples; action_sampling"
+
+
+def inject(seams, dose: float):
+    sample = seams.choose_action
+
+    def choose_action(logits):
+        greedy = logits.argmax(-1)
+        if dose == 1.0:
+            return greedy
+        sampled = sample(logits)
+        return torch.where(torch.rand(greedy.shape) < dose, greedy, sampled)
+
+    return dataclasses.replace(seams, choose_action=choose_action)
