@@ -15,7 +15,7 @@ built-in zoo bug that needs no context, and no bug, because a clean run is a pos
 too): numbers 0 to P-1 plant every answer exactly once, in a shuffled order, and so do P to
 2P-1, in another order, and so on. An instructor who hands out consecutive numbers from any
 multiple of P gives every answer once before any repeats. Bugs that need a ``CONTEXT`` (a config
-change that would give them away) are not in the pool; bugs with ``MYSTERY_DOSES`` are planted
+change that would give them away) or some ``ENVS`` only are not in the pool; bugs with ``MYSTERY_DOSES`` are planted
 at one of those doses, the others at their default dose.
 
 Symptoms: those of the bug it picked.
@@ -34,7 +34,7 @@ CLEAN = "none"
 
 
 def pool() -> list[str]:
-    """The possible answers: every built-in zoo bug that needs no context, and no bug at all.
+    """The possible answers: every built-in zoo bug that needs no context and runs on every env, and no bug at all.
 
     Built-in only, so that a number plants the same bug whatever ``RL_LAB_BUG_PATH`` adds."""
     from pathlib import Path
@@ -42,7 +42,8 @@ def pool() -> list[str]:
     from rl_lab import bugs
 
     builtin = {n: m for n, m in bugs.registry().items() if Path(m.__file__).parent == bugs.BUILTIN_DIR}
-    return [CLEAN] + sorted(n for n, m in builtin.items() if getattr(m, "ZOO", True) and not bugs.context_of(m))
+    plain = {n for n, m in builtin.items() if not bugs.context_of(m) and bugs.envs_of(m) is None}
+    return [CLEAN] + sorted(n for n in plain if getattr(builtin[n], "ZOO", True))
 
 
 def pick(number: float) -> tuple[str, float]:

@@ -1,13 +1,14 @@
 """Training throughput on Pong: rl-lab against stable-baselines3's A2C, side by side.
 
-    python scripts/bench_throughput.py                 # 3 repeats x 24,000 steps x 4, ~10 min on 2 cores
-    python scripts/bench_throughput.py steps=16000 repeats=1
+    python scripts/bench_throughput.py                 # >= 3 repeats x 24,000 steps x 3, ~2.5 min a repeat on 2 cores
+    python scripts/bench_throughput.py steps=16000 repeats=2 precision=0
 
 Same hyperparameters (the zoo's Atari A2C), same number of steps, same machine.
 Each measurement runs in a fresh process, and the contestants alternate within
-every repeat, so drift in the machine's speed hits both alike. rl-lab is measured
-with its acting forward pass reused for training and without; SB3 as it comes and
-with rl-lab's OpenMP setting (OMP_WAIT_POLICY=PASSIVE). SB3 runs as the zoo runs
+every repeat, so drift in the machine's speed hits both alike; the ratio is taken per
+repeat (a pair measured side by side) and printed with its 95% interval, and repeats go on
+(up to ``max_repeats``) until that interval is within ``precision`` of the ratio. SB3 runs
+as it comes and with rl-lab's OpenMP setting (OMP_WAIT_POLICY=PASSIVE). SB3 runs as the zoo runs
 it: ``make_atari_env`` (DummyVecEnv + AtariWrapper) + ``VecFrameStack(4)``.
 Steps/s counts agent steps (16 envs x 5 steps = 80 per update) over the training
 loop, after 1,600 warm-up steps.
@@ -75,17 +76,29 @@ def _child_env(name: str) -> dict[str, str]:
 
 
 def main() -> None:
-    args = OmegaConf.merge(OmegaConf.create({"steps": 24_000, "repeats": 3, "only": None}), OmegaConf.from_cli())
+    defaults = {"steps": 24_000, "repeats": 3, "precision": 0.03, "max_repeats": 8, "only": None}
+    args = OmegaConf.merge(OmegaConf.create(defaults), OmegaConf.from_cli())
     if args.only:  # child process: one measurement, printed as JSON
         print(json.dumps({"sps": CONTESTANTS[args.only](args.steps)}))
         return
-    from rl_lab.lab.benchmark import compare  # the parent's own imports do not reach the children
+    from rl_lab.lab.benchmark import compare, print_ratio  # the parent's own imports do not reach the children
 
-    print(f"command: python scripts/bench_throughput.py steps={args.steps} repeats={args.repeats}")
-    medians = compare(__file__, list(CONTESTANTS), args.steps, args.repeats, _child_env)
-    print(f"ratio rl_lab / sb3:             {medians['rl_lab'] / medians['sb3']:.2f}x")
-    print(f"ratio rl_lab / sb3_omp_passive: {medians['rl_lab'] / medians['sb3_omp_passive']:.2f}x")
-    print(f"ratio reuse / no reuse:         {medians['rl_lab'] / medians['rl_lab_no_reuse']:.3f}")
+    print(
+        f"command: python scripts/bench_throughput.py steps={args.steps} repeats={args.repeats} "
+        f"precision={args.precision} max_repeats={args.max_repeats}"
+    )
+    results = compare(
+        __file__,
+        list(CONTESTANTS),
+        args.steps,
+        args.repeats,
+        _child_env,
+        ("rl_lab", "sb3"),
+        args.precision,
+        args.max_repeats,
+    )
+    print_ratio("speed rl_lab / sb3", results, "rl_lab", "sb3")
+    print_ratio("speed rl_lab / sb3_omp_passive", results, "rl_lab", "sb3_omp_passive")
 
 
 if __name__ == "__main__":

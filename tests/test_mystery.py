@@ -4,6 +4,7 @@ rl_lab.reveal does."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from rl_lab.bugs.mystery import CLEAN, pick, pool
 
+import rl_lab
 from rl_lab import bugs
 from rl_lab.agent.seams import Seams
 
@@ -102,3 +104,18 @@ def test_nothing_in_a_mystery_run_names_the_bug_and_reveal_does(tmp_path):
         [sys.executable, "-m", "rl_lab.reveal", str(run_dir)], capture_output=True, text=True, cwd=ROOT
     )
     assert revealed.returncode == 0 and f"off_by_one_frames (dose {pick(number)[1]:g})" in revealed.stdout
+
+
+def test_the_workshop_answers_list_what_pick_plants_and_the_pool_size():
+    text = (Path(rl_lab.__file__).parent / "workshop" / "answers.md").read_text()
+    listed = re.findall(r"(\d+) ([a-z_]+)(?: \(([\d.]+)\))?[,.]", " ".join(text.split("They plant", 1)[1].split()))
+    size = len(pool())
+    assert [(int(n), name) for n, name, _ in listed[:size]] == [(n, pick(n)[0]) for n in range(size)]
+    assert all(float(dose) == pick(int(n))[1] for n, _, dose in listed[:size] if dose)
+    assert f"Numbers 0-{size - 1} are one cycle" in text
+    assert f"({size - 1} bugs and no bug)" in (Path(rl_lab.__file__).parent / "workshop" / "README.md").read_text()
+
+
+def test_the_pool_leaves_out_bugs_that_need_a_context_or_some_envs():
+    assert "missing_eval_mode" not in pool() and "timeout_as_terminal" not in pool()  # CONTEXT
+    assert "frame_stack_not_reset" not in pool()  # ENVS: Pong only

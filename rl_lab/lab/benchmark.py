@@ -35,14 +35,44 @@ def rl_lab_sps(overrides: list[str], steps: int) -> float:
     return (steps + WARMUP_STEPS) / summary["wall_time_s"]
 
 
+def paired_ratio(
+    numerator: list[float], denominator: list[float], confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """The ratio of two contestants' speeds and its confidence interval, from the repeats as pairs
+    (each repeat measures both, side by side): Student's t-interval of the mean log ratio
+    (scipy), back-transformed. Returns (ratio, low, high); the interval is (nan, nan) below 2 pairs."""
+    import numpy as np
+    from scipy import stats
+
+    logs = np.log(np.asarray(numerator)) - np.log(np.asarray(denominator))
+    ratio = float(np.exp(logs.mean()))
+    if len(logs) < 2:
+        return ratio, float("nan"), float("nan")
+    if np.all(logs == logs[0]):  # every pair gave the same ratio
+        return ratio, ratio, ratio
+    low, high = stats.t.interval(confidence, len(logs) - 1, loc=logs.mean(), scale=stats.sem(logs))
+    return ratio, float(np.exp(low)), float(np.exp(high))
+
+
 def compare(
-    script: str, names: list[str], steps: int, repeats: int, child_env: Callable[[str], dict[str, str]] | None = None
-) -> dict[str, float]:
-    """Run every contestant ``repeats`` times in fresh processes, alternating the order; print
-    each measurement and the medians; return the medians."""
+    script: str,
+    names: list[str],
+    steps: int,
+    repeats: int,
+    child_env: Callable[[str], dict[str, str]] | None = None,
+    ratio: tuple[str, str] | None = None,
+    precision: float = 0.0,
+    max_repeats: int = 0,
+) -> dict[str, list[float]]:
+    """Run every contestant in fresh processes, alternating the order each repeat; print each
+    measurement, then the medians. At least ``repeats`` repeats; with ``ratio=(a, b)`` and
+    ``precision`` > 0, more, up to ``max_repeats``, until the 95% interval of speed(a)/speed(b)
+    (:func:`paired_ratio`) is within ``precision`` of the ratio on both sides. Returns every
+    measurement by contestant."""
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
     results: dict[str, list[float]] = {name: [] for name in names}
-    for repeat in range(repeats):
+    repeat = 0
+    while True:
         for name in names if repeat % 2 == 0 else list(reversed(names)):
             env = child_env(name) if child_env else dict(os.environ)
             out = subprocess.run(
@@ -55,8 +85,24 @@ def compare(
             sps = json.loads(out.strip().splitlines()[-1])["sps"]
             results[name].append(sps)
             print(f"repeat {repeat}: {name:18s} {sps:7.0f} steps/s", flush=True)
-    medians = {name: statistics.median(values) for name, values in results.items()}
-    print("\nmedian steps/s over repeats:")
-    for name, value in medians.items():
-        print(f"  {name:18s} {value:7.0f}")
-    return medians
+        repeat += 1
+        if repeat < repeats:
+            continue
+        if ratio is None or precision <= 0 or repeat >= max(max_repeats, repeats):
+            break
+        value, low, high = paired_ratio(results[ratio[0]], results[ratio[1]])
+        if high / value - 1 <= precision and 1 - low / value <= precision:
+            break
+    print(f"\nmedian steps/s over {repeat} repeats:")
+    for name, values in results.items():
+        print(f"  {name:18s} {statistics.median(values):7.0f}")
+    return results
+
+
+def print_ratio(
+    label: str, results: dict[str, list[float]], numerator: str, denominator: str
+) -> tuple[float, float, float]:
+    """Print speed(numerator)/speed(denominator) with its 95% interval over the repeats; return them."""
+    value, low, high = paired_ratio(results[numerator], results[denominator])
+    print(f"{label}: {value:.3f} [95% CI {low:.3f}, {high:.3f}] over {len(results[numerator])} paired repeats")
+    return value, low, high
