@@ -82,6 +82,8 @@ def main(cfg: DictConfig) -> float:
         f"{result['status']}: {result['steps']} steps in {result['wall_time_s']:.0f} s, "
         f"final return (last 100 episodes) {result['final_return']:.2f}, best {result['best_return']:.2f}"
     )
+    if in_sweep and result["status"] == "interrupted":  # a stop request stops the sweep, not only this job
+        raise SystemExit(f"{run_dir}: interrupted; the sweep stops here (run it again to continue)")
     if result["detectors"]:
         fired = ", ".join(f"{name} at step {first}" for name, first in result["detectors"].items())
         print(f"detectors fired: {fired}; events in {run_dir / 'events.jsonl'}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from rl_lab.lab.sweep import sweep_jobs
@@ -80,6 +82,21 @@ def test_rerunning_a_sweep_skips_finished_jobs_and_continues_interrupted_ones(tm
     assert [_status(j) for j in sorted(sweep.glob("seed=*"))] == ["finished"] * 3
     # continued from its checkpoint (at its last step: nothing left to train), not restarted
     assert (jobs[1] / "metrics.jsonl").read_text() == logged
+
+
+def test_a_stopped_sweep_stops_and_its_next_job_never_starts(tmp_path):
+    sweep = tmp_path / "sweep"
+    command = [sys.executable, "-m", "rl_lab.train", "-m", "seed=0,1", "total_steps=1000000", "progress=false"]
+    running = subprocess.Popen([*command, f"hydra.sweep.dir={sweep}"], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    first = sweep / "seed=0,total_steps=1000000"
+    deadline = time.monotonic() + 120
+    while not (first / "metrics.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    running.send_signal(signal.SIGTERM)  # as a scheduler or `kill` stops it (the basic launcher: jobs in turn)
+    out, _ = running.communicate(timeout=120)
+    assert running.returncode != 0
+    assert _status(first) == "interrupted"
+    assert not (sweep / "seed=1,total_steps=1000000").exists(), out
 
 
 def test_one_failed_job_does_not_stop_the_sweep(tmp_path):
