@@ -184,12 +184,32 @@ def test_a_data_path_bug_fires_its_own_check_first(tmp_path, bug, overrides, det
         assert max(summary["detectors"].values()) <= first_end, summary
 
 
+@pytest.mark.parametrize("bug", ["symmetric_init", "other_architecture"])
+def test_a_network_built_unlike_the_configured_factory_fires_at_the_first_log_point(tmp_path, bug):
+    (tmp_path / "user_bugs").mkdir()
+    (tmp_path / "user_bugs" / "other_architecture.py").write_text(
+        '"""Story: test-only. Seam: build_model. Dose: none. Symptoms: initialisation_consistency."""\n'
+        "import dataclasses\nfrom rl_lab.agent.models import MlpActorCritic\n"
+        "SEAM = 'build_model'\nDOSE = 1\nSYMPTOM = 'initialisation_consistency'\n"
+        "def inject(seams, dose):\n"
+        "    def build_model(factory, observation_space, action_space):\n"
+        "        return MlpActorCritic(observation_space, action_space, hidden=(32, 32))  # not (64, 64)\n"
+        "    return dataclasses.replace(seams, build_model=build_model)\n"
+    )
+    bugs.load([tmp_path / "user_bugs"])
+    summary = train(settings_for(f"bug={bug}", "total_steps=400", "log_interval=400"), tmp_path / "run")
+    assert summary["detectors"].get("initialisation_consistency") == 400, summary
+    gap = read_metrics(tmp_path / "run")[0]["params/init_gap"]
+    assert gap == 1.0 if bug == "other_architecture" else gap > 0.5
+
+
 def test_clean_runs_with_time_limit_ends_keep_every_data_path_gap_at_zero(tmp_path):
     """The record check recomputes V(final observation) of every time-limit end: exactly the loop's."""
     summary = train(settings_for("env.max_episode_steps=10", "total_steps=4000", "log_interval=400"), tmp_path)
     assert summary["detectors"] == {}
     points = read_metrics(tmp_path)
     assert all(p["data/record_gap"] == p["data/next_obs_gap"] == p["inputs/preprocess_gap"] == 0 for p in points)
+    assert all(p["params/init_gap"] < 1e-6 for p in points)  # orthogonal init: the norms are fixed
 
 
 @pytest.mark.parametrize("on_divergence", ["stop", "continue"])

@@ -16,7 +16,12 @@ Groups (TensorBoard tags and ``metrics.jsonl`` keys):
                   optimizer's step replayed on a copy (parameters and optimizer state from
                   before, the gradient it stepped on), over the update's size; and
                   ``frozen_fraction``: the share of the network's parameters that cannot train
-                  (``requires_grad`` off, or not given to the optimizer)
+                  (``requires_grad`` off, or not given to the optimizer); ``init_gap``: the
+                  network as built (before any update) against a fresh build of the configured
+                  model factory: 1 if their parameters' names or shapes differ, else the largest
+                  relative difference of a parameter's norm (orthogonal init fixes each norm at
+                  gain x sqrt(min(fan_out, fan_in)) whatever the seed, so it is 0 up to rounding
+                  for rl-lab's models; a factory whose init draws random scales needs a tolerance)
 ``activations/``  per activation layer, mean L2 norm per sample and (ReLU) dead fraction:
                   units that are zero for every sample of the batch
 ``policy/``       entropy, entropy / log(n_actions), logits spread (std over actions,
@@ -122,11 +127,18 @@ class Diagnostics:
         activation_samples: int = 16,
         kl_samples: int = 16,
         preprocess: Callable[[np.ndarray], torch.Tensor] = seams.preprocess,
+        reference_factory: Callable[[], nn.Module] | None = None,
     ):
-        """``preprocess`` is the run's: the record check recomputes the acting critic's values
-        with it, so that a preprocessing bug shows in ``preprocess_gap`` alone."""
+        """``model`` as built, before any update. ``preprocess`` is the run's: the record check
+        recomputes the acting critic's values with it, so that a preprocessing bug shows in
+        ``preprocess_gap`` alone. ``reference_factory`` builds the configured model afresh (for
+        ``init_gap``; under a forked random state, so the run's numbers do not change)."""
         self.model, self.optimizer, self.hp = model, optimizer, hp
         self.preprocess = preprocess
+        self.init_gap: float | None = None  # not logged without a reference
+        if reference_factory is not None:
+            with torch.random.fork_rng(devices=[]):
+                self.init_gap = _init_gap(model, reference_factory())
         self.max_grad_norm = hp.max_grad_norm
         self.activation_samples = activation_samples
         self.kl_samples = kl_samples
@@ -221,6 +233,7 @@ class Diagnostics:
             "grads/clip_gap": abs(clipped_norm - min(fresh_norm, self.max_grad_norm)) / self.max_grad_norm,
             "params/step_gap": self._step_gap(),
             "params/frozen_fraction": self._frozen_fraction(),
+            **({} if self.init_gap is None else {"params/init_gap": self.init_gap}),
             **_action_log_prob_excess(rollout.logits, rollout.actions),
         }
 
@@ -368,6 +381,20 @@ def sb3_returns(rollout: Rollout, gamma: float, gae_lambda: float) -> tuple[torc
     buffer.episode_starts[1:] = dones[:-1]  # SB3 marks the step after an end; rl-lab the step that ends
     buffer.compute_returns_and_advantage(last_values=rollout.last_value.detach().cpu(), dones=dones[-1])
     return torch.from_numpy(buffer.returns), torch.from_numpy(buffer.advantages)
+
+
+def _init_gap(model: nn.Module, reference: nn.Module) -> float:
+    """1.0 if the two networks' parameters differ in name or shape, else the largest relative
+    difference of a parameter's norm (see the module doc, ``params/``)."""
+    built, fresh = dict(model.named_parameters()), dict(reference.named_parameters())
+    if {k: v.shape for k, v in built.items()} != {k: v.shape for k, v in fresh.items()}:
+        return 1.0
+    gaps = [
+        abs(built[name].detach().float().norm().item() - p.detach().float().norm().item())
+        / max(p.detach().float().norm().item(), 1e-3)
+        for name, p in fresh.items()
+    ]
+    return max(gaps, default=0.0)
 
 
 def _action_log_prob_excess(logits: torch.Tensor, actions: torch.Tensor) -> dict[str, float]:

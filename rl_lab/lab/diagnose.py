@@ -57,6 +57,7 @@ CHECK_SEAMS = {
     "clip_consistency": "optimizer_step",
     "optimizer_step_consistency": "optimizer_step",
     "trainable_parameters": "build_model",
+    "initialisation_consistency": "build_model",
     "action_sampling": "choose_action",
     "preprocess_consistency": "preprocess",
     "record_consistency": "record_transition",

@@ -91,7 +91,15 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
     agent = build_agent(settings, envs, settings.seed)
     model, optimizer = agent.model, agent.optimizer
     diagnostics = (
-        Diagnostics(model, optimizer, hp, diag_cfg.activation_samples, diag_cfg.kl_samples, agent.seams.preprocess)
+        Diagnostics(
+            model,
+            optimizer,
+            hp,
+            diag_cfg.activation_samples,
+            diag_cfg.kl_samples,
+            agent.seams.preprocess,
+            lambda: instantiate(hp.model, _partial_=True)(envs.single_observation_space, envs.single_action_space),
+        )
         if diag_cfg.enabled
         else None
     )
