@@ -25,6 +25,10 @@ A bug is one module (a file here, or ``<dir>/<name>.py`` for any directory in th
 ``ENVS``     optional: the env config names the bug applies to (default all), e.g. a frame-stack
            bug on Pong only; a run of it on another env is a config error, and the atlas
            runs it only on these
+``EXACT_WHILE`` optional: the condition under which the bugged seam still computes the clean
+           numbers (so no exact check can see it), e.g. "no episode ends in the logged
+           rollout"; the atlas report quotes it for a bug its seam's check did not catch at
+           the first log point
 a docstring: its real-world story, the seam, the dose and the symptoms
 
 A bug that keeps state between calls (a frame history, a random generator) makes its seam

@@ -34,6 +34,7 @@ SEAM = "next_observation"
 DOSE = 1.0
 SYMPTOM = "the first frames of an episode hold the last one's; next_observation_consistency"
 ENVS = ("pong", "pong_sb3")  # the env configs whose observations are frame stacks
+EXACT_WHILE = "no episode started in the logged rollout or in the 3 steps before it"
 
 
 class UnclearedFrameStack:

@@ -31,6 +31,7 @@ import numpy as np
 SEAM = "next_observation"
 DOSE = 1.0
 SYMPTOM = "acts once per episode on the previous episode's final state; next_observation_consistency"
+EXACT_WHILE = "no episode ends in the logged rollout"
 
 
 def next_observation(obs, step):

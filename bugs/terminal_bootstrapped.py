@@ -31,6 +31,7 @@ SEAM = "record_transition"
 DOSE = 1.0
 DOSE_RANGE = (0.0, 1.0)
 SYMPTOM = "values climb toward 1/(1-gamma), return far below clean; record_consistency"
+EXACT_WHILE = "no episode in the logged rollout terminates"
 
 
 def inject(seams, dose: float):

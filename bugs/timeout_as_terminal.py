@@ -38,6 +38,7 @@ DOSE = 1.0
 DOSE_RANGE = (0.0, 1.0)
 SYMPTOM = "only at the time limit: values sag near it, return near the limit wobbles; record_consistency"
 ENVS = ("cartpole",)
+EXACT_WHILE = "no episode in the logged rollout reaches the time limit"
 CONTEXT = {"env.max_episode_steps": 100}  # a limit the agent reaches early (CartPole-v1's own is 500)
 
 

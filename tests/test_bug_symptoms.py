@@ -8,6 +8,10 @@ window of the clean 100k run is the clean 60k run's second half.
 
 Every run the tests read is listed in RUNS and trained once, two at a time (one torch thread
 each, :func:`rl_lab.lab.runs.train_missing`), when the first test asks for one.
+
+All slow (about 1.5M agent steps, 4-5 minutes on 2 cores): ``pytest -m slow`` runs them; CI's
+``-m "not slow"`` checks every bug at its seam instead (tests/test_bugs.py exactly,
+tests/test_diagnostics.py through its exact check).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import pytest
 
 from rl_lab.lab.runs import RunSpec, train_missing
 from rl_lab.run.runlog import read_metrics
+
+pytestmark = pytest.mark.slow
 
 SHORT, LONG = 60_000, 100_000
 RUNS = [  # (overrides, steps) of every run a test below reads

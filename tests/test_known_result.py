@@ -55,6 +55,7 @@ def test_compare_finds_a_clear_difference_and_not_a_null_one():
     assert np.isnan(known_result.compare(np.array([np.nan, 1.0]), np.array([1.0, 2.0]), rng)["p"])
 
 
+@pytest.mark.slow  # 3 seeds x 30k steps on each side
 def test_clean_agent_matches_sb3_on_a_short_cartpole_budget(tmp_path):
     done = _run(tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -65,6 +66,7 @@ def test_clean_agent_matches_sb3_on_a_short_cartpole_budget(tmp_path):
     assert len(rows) == 51 and (tmp_path / "curves.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_a_bug_on_the_rl_lab_side_is_a_significant_difference(tmp_path):
     done = _run(tmp_path, "bug=sign_flip")
     assert done.returncode == 1, done.stdout + done.stderr

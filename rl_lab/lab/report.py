@@ -29,7 +29,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from rl_lab import bugs  # noqa: E402
 from rl_lab.lab.atlas import benchmark_line, tier_of  # noqa: E402
+from rl_lab.lab.diagnose import CHECK_SEAMS  # noqa: E402
 from rl_lab.lab.signatures import (  # noqa: E402
     ALPHA,
     CLEAN,
@@ -126,6 +128,45 @@ def detector_table(sweep: Sweep, env: str, detectors: list[str]) -> list[str]:
             cells.append(f"{statistics.median(steps):,.0f} ({len(steps)}/{len(jobs)})" if steps else "·")
         rows.append(f"| {bug}{_context(context)} | " + " | ".join(cells) + " |")
     return rows
+
+
+def own_seam_table(sweep: Sweep, env: str) -> list[str]:
+    """Per bug at its default dose: the exact checks of its own seam (CHECK_SEAMS), the step each
+    seed's first of them fired at, and whether that was the run's first log point; then the bugs
+    for which it was not, each with the condition its module gives (``EXACT_WHILE``) under which
+    its seam still computes the clean numbers."""
+    registry = bugs.registry()
+    rows = [
+        "| bug | seam | its checks | first firing per seed | at the first log point |",
+        "|---|---|---|---|---|",
+    ]
+    late: list[str] = []
+    for bug, _, context in sweep.bugs(env):
+        jobs = sweep.groups[(env, bug, float(registry[bug].DOSE), context)]
+        seams = bugs.seams_of(registry[bug])
+        checks = sorted(name for name, seam in CHECK_SEAMS.items() if seam in seams)
+        firsts = [
+            min((j.summary["detectors"][c] for c in checks if c in j.summary["detectors"]), default=None) for j in jobs
+        ]
+        at_first = sum(f is not None and f == j.metrics[0]["step"] for f, j in zip(firsts, jobs, strict=True))
+        cells = ", ".join("·" if f is None else f"{f:,}" for f in firsts)
+        rows.append(
+            f"| {bug}{_context(context)} | {', '.join(seams)} | {', '.join(checks) or 'none'} | {cells} "
+            f"| {at_first}/{len(jobs)} |"
+        )
+        if at_first < len(jobs):
+            why = getattr(registry[bug], "EXACT_WHILE", None) or "its module does not say"
+            late.append(f"- `{bug}`: {at_first} of {len(jobs)} seeds. Its seam computes the clean numbers while {why}.")
+    return rows + (
+        [
+            "",
+            "Not caught at the first log point by the check of its own seam in every seed:",
+            "",
+            *late,
+        ]
+        if late
+        else ["", "Every bug was caught at the first log point by the check of its own seam."]
+    )
 
 
 def build(sweep: Sweep, golden: dict[str, Any], sweep_dir: Path, out: Path) -> tuple[list[str], Plots]:
@@ -239,6 +280,16 @@ def build(sweep: Sweep, golden: dict[str, Any], sweep_dir: Path, out: Path) -> t
             "",
         ]
         lines += detector_table(sweep, env, detectors) if detectors else ["No detector fired."]
+        lines += [
+            "",
+            "### Caught at its own seam",
+            "",
+            "Each bug against the exact checks that recompute its own seam (the diagnoser looks at a fired "
+            "check's seam first): the agent step of the first firing in each seed (· never), and in how many "
+            "seeds that was the run's first log point.",
+            "",
+        ]
+        lines += own_seam_table(sweep, env)
         lines += [
             "",
             "### Every diagnostic against the clean control",
