@@ -184,6 +184,13 @@ def test_a_data_path_bug_fires_its_own_check_first(tmp_path, bug, overrides, det
         assert max(summary["detectors"].values()) <= first_end, summary
 
 
+@pytest.mark.parametrize("dose", [100.0, 0.0])
+def test_a_learning_rate_other_than_the_configured_one_fires_the_step_check(tmp_path, dose):
+    settings = settings_for("bug=bad_learning_rate", f"bug.bad_learning_rate.dose={dose}", "total_steps=400")
+    summary = train(settings, tmp_path)
+    assert summary["detectors"].get("optimizer_step_consistency") == 400, summary
+
+
 @pytest.mark.parametrize("bug", ["symmetric_init", "other_architecture"])
 def test_a_network_built_unlike_the_configured_factory_fires_at_the_first_log_point(tmp_path, bug):
     (tmp_path / "user_bugs").mkdir()

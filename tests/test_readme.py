@@ -13,7 +13,7 @@ from rl_lab.run.runlog import read_metrics
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = [README, *sorted((ROOT / "rl_lab" / "workshop").glob("*.md")), *sorted((ROOT / "bugs").glob("*.py"))]
-SERIES = re.compile(r"`((?:losses|grads|params|activations|policy|inputs|value|charts|diagnostics)/[^`\s]*)`")
+SERIES = re.compile(r"`((?:losses|grads|params|activations|policy|inputs|value|charts|diagnostics|data)/[^`\s]*)`")
 
 
 def _readme() -> str:

@@ -13,8 +13,9 @@ Groups (TensorBoard tags and ``metrics.jsonl`` keys):
                   norm as backward produced it, max_grad_norm), over max_grad_norm
 ``params/``       global norm; per layer, norm and update-to-parameter ratio ||dW|| / ||W||;
                   ``step_gap``: the parameters after the update against the configured
-                  optimizer's step replayed on a copy (parameters and optimizer state from
-                  before, the gradient it stepped on), over the update's size; and
+                  optimizer's step, at the configured learning rate, replayed on a copy
+                  (parameters and optimizer state from before, the gradient it stepped on),
+                  over the update's size; and
                   ``frozen_fraction``: the share of the network's parameters that cannot train
                   (``requires_grad`` off, or not given to the optimizer); ``init_gap``: the
                   network as built (before any update) against a fresh build of the configured
@@ -288,6 +289,8 @@ class Diagnostics:
             copy_.grad = None if p.grad is None else p.grad.detach().clone()
         replay = type(self.optimizer)(copies, **self.optimizer.defaults)
         replay.load_state_dict(self.optimizer_before)
+        for group in replay.param_groups:  # the configured learning rate, whatever the groups were set to
+            group["lr"] = self.hp.lr
         with torch.no_grad():
             replay.step()
         gap = math.sqrt(

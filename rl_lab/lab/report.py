@@ -130,6 +130,14 @@ def detector_table(sweep: Sweep, env: str, detectors: list[str]) -> list[str]:
     return rows
 
 
+def _unfired(job: Job) -> str:
+    """Why a job's own-seam check never fired, where the run says: it ended before it was measured."""
+    divergence = job.summary["divergence_step"]
+    if job.summary["status"] == "diverged" and divergence is not None and divergence <= job.metrics[0]["step"]:
+        return f"never (diverged at {divergence:,}, before the panel's first full log point)"
+    return "never"
+
+
 def own_seam_table(sweep: Sweep, env: str) -> list[str]:
     """Per bug at its default dose: the exact checks of its own seam (CHECK_SEAMS), the step each
     seed's first of them fired at, and whether that was the run's first log point; then the bugs
@@ -155,8 +163,16 @@ def own_seam_table(sweep: Sweep, env: str) -> list[str]:
             f"| {at_first}/{len(jobs)} |"
         )
         if at_first < len(jobs):
-            why = getattr(registry[bug], "EXACT_WHILE", None) or "its module does not say"
-            late.append(f"- `{bug}`: {at_first} of {len(jobs)} seeds. Its seam computes the clean numbers while {why}.")
+            seeds = "; ".join(
+                f"seed {j.seed}: " + (f"at {f:,}" if f is not None else _unfired(j))
+                for f, j in zip(firsts, jobs, strict=True)
+                if f is None or f != j.metrics[0]["step"]
+            )
+            why = getattr(registry[bug], "EXACT_WHILE", None)
+            late.append(
+                f"- `{bug}`{_context(context)} ({seeds}): "
+                + (f"its seam computes the clean numbers while {why}." if why else "its module does not say why.")
+            )
     return rows + (
         [
             "",
