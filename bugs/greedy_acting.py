@@ -29,6 +29,9 @@ SEAM = "choose_action"
 DOSE = 1.0
 DOSE_RANGE = (0.0, 1.0)
 SYMPTOM = "no exploration: return stalls, taken actions likelier than samples; action_sampling"
+EXACT_WHILE = (  # the check is statistical: it sums evidence over log points
+    "the policy is near uniform (a greedy action is then nearly as probable as a sample)"
+)
 
 
 def inject(seams, dose: float):
