@@ -173,7 +173,7 @@ def test_look_prints_two_runs_side_by_side_and_the_detectors_that_fired(ci_sweep
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert "policy/act_train_kl [" in lines[0] and len([line for line in lines if line.strip()[:1].isdigit()]) == 3
-    assert re.search(r"act_train_consistency at [\d,]+ \(policy/act_train_kl\)", done.stdout), done.stdout
+    assert re.search(r"act_train_consistency at [\d,]+ \(policy/act_train_gap\)", done.stdout), done.stdout
     assert (tmp_path / "look.png").stat().st_size > 1000
 
 

@@ -33,6 +33,11 @@ Groups (TensorBoard tags and ``metrics.jsonl`` keys):
                   ``act_train_kl``, KL(acting policy || the policy the update trained), logged
                   only for models whose train and eval modes agree (no dropout): parameters do
                   not change during a rollout, so the update must see the policy that acted;
+                  ``act_eval_gap`` and ``act_train_gap``, the same comparisons on the logits
+                  themselves: the largest |logit difference| over 1 + the largest |logit|, 0 up to
+                  float32 rounding (a batch of another size may round differently), however flat
+                  the policy (a KL of two near-uniform policies is tiny whatever their logits);
+                  the consistency checks read these
                   ``entropy_gap`` and ``log_prob_gap``, the loss's entropy and log-probabilities
                   against the same quantities recomputed from the logits by torch.distributions;
                   ``action_logp_excess`` and ``action_logp_variance``: the taken actions'
@@ -351,8 +356,10 @@ class Diagnostics:
         # mode (the training forward pass's logits would mix in whatever a training_forward bug did)
         out["policy/approx_kl"] = _kl(logits_before, logits_after)
         out["policy/act_eval_kl"] = _kl(acting[take], logits_before)
+        out["policy/act_eval_gap"] = _logit_gap(acting[take], logits_before)
         if not self.mode_dependent:
             out["policy/act_train_kl"] = _kl(acting, logits)
+            out["policy/act_train_gap"] = _logit_gap(acting, logits)
         return out
 
     def _eval_mode_logits(self, obs: torch.Tensor, parameters: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -415,6 +422,12 @@ def _action_log_prob_excess(logits: torch.Tensor, actions: torch.Tensor) -> dict
         "policy/action_logp_excess": (taken + entropy).sum().item(),
         "policy/action_logp_variance": variance.sum().item(),
     }
+
+
+def _logit_gap(acting: torch.Tensor, other: torch.Tensor) -> float:
+    """max |acting - other| / (1 + max |other|) over a batch of logits: 0 when both came from the
+    same network on the same inputs, up to float32 rounding."""
+    return ((acting - other).abs().max() / (1.0 + other.abs().max())).item()
 
 
 def _kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> float:

@@ -168,10 +168,21 @@ def own_seam_table(sweep: Sweep, env: str) -> list[str]:
                 for f, j in zip(firsts, jobs, strict=True)
                 if f is None or f != j.metrics[0]["step"]
             )
+            ended = all(
+                f is None and _unfired(j) != "never"
+                for f, j in zip(firsts, jobs, strict=True)
+                if f != j.metrics[0]["step"]
+            )
             why = getattr(registry[bug], "EXACT_WHILE", None)
             late.append(
                 f"- `{bug}`{_context(context)} ({seeds}): "
-                + (f"its seam computes the clean numbers while {why}." if why else "its module does not say why.")
+                + (
+                    "the run ended before the panel measured it."
+                    if ended
+                    else f"its seam computes the clean numbers while {why}."
+                    if why
+                    else "its module does not say why."
+                )
             )
     return rows + (
         [
