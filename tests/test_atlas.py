@@ -58,7 +58,11 @@ def test_report_writes_markdown_plots_and_golden_signatures(ci_sweep, tmp_path):
     assert "Detection latency" in text and "| off_by_one_frames |" in text
     benchmark = json.loads((ci_sweep / "benchmark.json").read_text())
     assert benchmark["runs_trained"] == sum(benchmark["runs"].values()) == len(load_sweep(ci_sweep))
-    assert "Benchmark: wall time" in text and "14 of 14 runs trained" in text
+    runs = len(load_sweep(ci_sweep))
+    assert "Benchmark: wall time" in text and f"{runs} of {runs} runs trained" in text
+    # each bug against its own seam's checks: off_by_one_frames at the first log point
+    assert "### Caught at its own seam" in text
+    assert "| off_by_one_frames | training_forward | act_train_consistency | 1,000 | 1/1 |" in text
     assert (tmp_path / "plots" / "cartpole" / "off_by_one_frames.png").stat().st_size > 1000
     golden = json.loads((tmp_path / "golden.json").read_text())
     signature = golden["envs"]["cartpole"]["bugs"]["off_by_one_frames"]
