@@ -12,11 +12,13 @@ Seam: ``choose_action``. Each env's action is the argmax of the logits with prob
 
 Dose: the probability of a greedy action per env step, in [0, 1] (default 1.0).
 
-Symptoms: the policy-gradient estimate is biased (the log-probabilities of actions the
-policy did not sample are pushed up): no exploration, the return stalls where the first
-greedy habit leads, the entropy term alone keeps the policy from collapsing. The taken
-actions are more likely under the acting policy than samples would be:
-``action_sampling`` (``policy/action_logp_excess``) fires within a few log points.
+Symptoms (the fast atlas, 20k steps, seeds 0-2): the policy-gradient estimate is biased (the
+log-probabilities of actions the policy did not sample are pushed): CartPole stalls at random
+play (return 20.5 against 150, p = 1e-9) with its entropy down; Catch learns less (0.38
+against 0.83, p = 0.05). The taken actions are more likely under the acting policy than
+samples would be: ``action_sampling`` (``policy/action_logp_excess``) fires at 1,040-2,000
+steps on Catch, at 9,000-10,000 on CartPole, whose near-uniform early policy makes a greedy
+action barely likelier than a sample.
 """
 
 from __future__ import annotations

@@ -15,11 +15,12 @@ next episode's first; the step after, the env's observations are used again.
 
 Dose: none; any value applies the bug (default 1.0).
 
-Symptoms: one action per episode is chosen from a stale state, and the rollout records it
-as the new episode's first step: on CartPole and Catch the return is hardly affected (a
-silent bug), in short episodes it costs more. ``next_observation_consistency``
-(``data/next_obs_gap``: the share of steps acted on another observation than the env
-returned) fires at the first log point whose rollout holds an episode end.
+Symptoms: one action per episode is chosen from a stale state, and the rollout records it as
+the new episode's first step. No return changes significantly (the fast atlas, 20k steps,
+seeds 0-2: CartPole 145 against 150, p = 0.94; Catch 0.92 against 0.83, p = 0.90): a silent
+bug. ``next_observation_consistency`` (``data/next_obs_gap``: the share of steps acted on
+another observation than the env returned) fires at the first log point whose rollout holds
+an episode end (1,000 steps in 5 of 6 runs, 2,000 in the sixth).
 """
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ of 0; at dose 1 the end is recorded as a truncation.
 
 Dose: the share of the value bootstrapped, in [0, 1] (default 1.0).
 
-Symptoms: the critic never learns that an ending is final. On CartPole, where every
-termination is a failure, falling costs nothing: the values climb toward 1/(1-gamma) = 100
-and the policy loses its signal against falling, so the return stays far below clean.
-On Catch a miss is followed by the value of the state it ended in, so the critic is pulled
-up after misses. ``record_consistency`` (``data/record_gap``) fires at the first log point
-whose rollout holds an episode end.
+Symptoms (the fast atlas, 20k steps, seeds 0-2 against the clean control, Welch's test): on
+CartPole, where every termination is a failure, falling costs nothing and the agent never
+learns: return 15 against 150 (p = 2e-7), below random play. On Catch the return is unchanged
+(0.98 against 0.83, p = 0.48) and the mean value is up (p = 0.038): a miss is followed by the
+value of the state it ended in. ``record_consistency`` (``data/record_gap``) fires at the
+first log point whose rollout holds a termination (1,000 steps in every seed).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 SEAM = "record_transition"
 DOSE = 1.0
 DOSE_RANGE = (0.0, 1.0)
-SYMPTOM = "values climb toward 1/(1-gamma), return far below clean; record_consistency"
+SYMPTOM = "CartPole never learns (falling costs nothing); Catch unharmed; record_consistency"
 EXACT_WHILE = "no episode in the logged rollout terminates"
 
 
