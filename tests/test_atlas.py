@@ -287,7 +287,7 @@ def test_detection_counts_both_columns_from_the_events(ci_sweep):
     assert all(p.flagged["with consistency"] == p.runs == 1 for p in pairs)
     assert sum(p.flagged["generic"] for p in pairs) < len(pairs)
     assert by_bug["off_by_one_frames"].first["with consistency"] == 1000
-    assert alarms["generic"] == alarms["with consistency"] == (0, 4)
+    assert alarms["generic"] == alarms["with consistency"] == (0, 3)
 
 
 def test_an_exact_check_points_at_its_seam_for_a_bug_no_signature_knows(ci_sweep, tmp_path):
