@@ -143,7 +143,7 @@ def _rollout(obs: torch.Tensor, n_actions: int = 2) -> Rollout:
         logits=torch.zeros(T, N, n_actions),
         truncation_values=zeros,
         last_value=torch.zeros(N),
-        observations=obs.numpy(),
+        observations=list(obs.numpy()),
         env_steps=[],
     )
 

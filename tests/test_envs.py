@@ -11,6 +11,7 @@ from rl_lab.envs import (
     make_atari_vector_env,
     make_atari_wrapped_env,
     make_classic_env,
+    make_envs,
 )
 
 PONG_FACTORIES = {
@@ -94,3 +95,21 @@ def test_catch_is_bsuites_catch_drawn_as_an_image():
     assert done and reward == -1.0
     with pytest.raises(ValueError, match="action 5 is invalid"):
         env.step(5)
+
+
+@pytest.mark.parametrize("env_name", ["cartpole", "catch", "pong"])
+def test_each_step_returns_fresh_arrays_that_the_rollout_may_keep(env_name):
+    """The rollout keeps the observations the env returned by reference (for the data-path checks):
+    a later step must not write into an earlier step's arrays."""
+    from rl_lab.run.training import compose_settings
+
+    envs = make_envs(compose_settings([f"env={env_name}"]).env, 2)
+    first, _ = envs.reset(seed=0)
+    kept = [first]
+    for _ in range(3):
+        kept.append(envs.step(np.zeros(2, dtype=np.int64))[0])
+    copies = [k.copy() for k in kept]
+    envs.step(np.zeros(2, dtype=np.int64))
+    assert all(np.array_equal(k, c) for k, c in zip(kept, copies, strict=True))
+    assert not any(np.shares_memory(a, b) for i, a in enumerate(kept) for b in kept[i + 1 :])
+    envs.close()

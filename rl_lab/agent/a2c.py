@@ -15,7 +15,6 @@ so a bug from ``bugs/`` can change one part and nothing else.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +46,7 @@ class Rollout:
     logits: torch.Tensor  # (T, N, A) from the acting pass
     truncation_values: torch.Tensor  # (T, N) V(final obs) where truncated (not terminated), else 0
     last_value: torch.Tensor  # (N,) V(observation after the last step)
-    observations: np.ndarray  # (T, N, *obs_shape) what each action was chosen from, before preprocess
+    observations: list[np.ndarray]  # (T) of (N, *obs_shape): what each action was chosen from, before preprocess
     env_steps: list[EnvStep]  # (T) what each env step returned
 
     @property
@@ -122,8 +121,9 @@ class A2C:
                 step = EnvStep(*self.envs.step(action.cpu().numpy()))
                 recorded = seams.record_transition(step, self._value_of)
 
-                observations.append(np.array(self.obs))  # copies: an env may reuse its buffers
-                env_steps.append(dataclasses.replace(step, obs=np.array(step.obs)))
+                # references, not copies: the envs return fresh arrays every step (tests/test_envs.py)
+                observations.append(self.obs)
+                env_steps.append(step)
                 obs_buf.append(x)
                 logits_buf.append(logits)
                 values_buf.append(values)
@@ -151,7 +151,7 @@ class A2C:
             logits=torch.stack(logits_buf),
             truncation_values=truncation_values,
             last_value=last_value,
-            observations=np.stack(observations),
+            observations=observations,
             env_steps=env_steps,
         )
 

@@ -246,7 +246,8 @@ class Diagnostics:
     def _data_path_checks(self, rollout: Rollout) -> dict[str, float]:
         """What the rollout holds against what the env returned (see the module doc, ``data/``)."""
         device = rollout.obs.device
-        clean_input = seams.preprocess(rollout.observations.reshape(-1, *rollout.observations.shape[2:]))
+        observations = np.stack(rollout.observations)
+        clean_input = seams.preprocess(observations.reshape(-1, *observations.shape[2:]))
         out = {"inputs/preprocess_gap": (rollout.obs.flatten(0, 1) - clean_input.to(device)).abs().max().item()}
         before = {name: p for (name, _), p in zip(self.named_parameters, self.params_before, strict=True)}
         record_gap, moved, steps = 0.0, 0, 0
