@@ -102,6 +102,34 @@ def test_same_config_and_seed_give_the_same_numbers(tmp_path):
     assert first["final_return"] == second["final_return"] != other["final_return"]
 
 
+def test_every_update_is_a_log_point_early_and_the_run_is_unchanged(tmp_path):
+    dense = train(settings_for("total_steps=1200", "log_interval=400", "log_every_update_until=200"), tmp_path / "a")
+    sparse = train(settings_for("total_steps=1200", "log_interval=400"), tmp_path / "b")
+    steps = [p["step"] for p in read_metrics(tmp_path / "a")]
+    assert steps == [40, 80, 120, 160, 200, 400, 800, 1200]  # 8 envs x 5 steps per update on CartPole
+    assert dense["final_return"] == sparse["final_return"]
+    per_point = ("charts/sps", "charts/episode_return", "charts/episode_length")  # since the last log point
+
+    def same_run(points: list[dict]) -> list[dict]:
+        return [{k: v for k, v in p.items() if k not in per_point} for p in points]
+
+    at = {p["step"]: p for p in same_run(read_metrics(tmp_path / "a"))}
+    assert [at[p["step"]] for p in same_run(read_metrics(tmp_path / "b"))] == same_run(read_metrics(tmp_path / "b"))
+
+
+@pytest.mark.parametrize("log_every_update_until", [0, 400])
+def test_episode_return_is_the_mean_of_the_episodes_ended_since_the_last_log_point(tmp_path, log_every_update_until):
+    overrides = ("total_steps=1200", "log_interval=400", f"log_every_update_until={log_every_update_until}")
+    summary = train(settings_for(*overrides), tmp_path)
+    points, total, counted = read_metrics(tmp_path), 0.0, 0
+    for point in points:
+        ended = point["charts/episodes"] - counted
+        total += point.get("charts/episode_return", 0.0) * ended
+        counted = point["charts/episodes"]
+    assert 0 < counted == summary["episodes"] <= 100  # so the final return is the mean of all of them
+    assert total / counted == pytest.approx(summary["final_return"], rel=1e-9)
+
+
 def test_checkpoint_loads_with_weights_only(tmp_path):
     train(settings_for("total_steps=400", "log_interval=400"), tmp_path)
     state = torch.load(checkpoint_path(tmp_path), weights_only=True)

@@ -95,6 +95,7 @@ class TrainConfig:
     seed: int = 0
     total_steps: int = 500_000  # agent steps (n_envs transitions count n_envs), not frames
     log_interval: int = 1_000  # agent steps between two log points (diagnostics and detectors run there)
+    log_every_update_until: int = 0  # agent steps from the start in which every update is a log point too
     checkpoint_interval: int = 100_000  # agent steps between two checkpoints; a kill loses at most this
     device: str = "cpu"
     torch_threads: int = 0  # 0: leave torch's default
@@ -105,6 +106,12 @@ class TrainConfig:
         _require(self.seed >= 0, "seed", self.seed, "must be an integer >= 0")
         _require(self.total_steps >= 1, "total_steps", self.total_steps, "must be an integer >= 1")
         _require(self.log_interval >= 1, "log_interval", self.log_interval, "must be an integer >= 1")
+        _require(
+            self.log_every_update_until >= 0,
+            "log_every_update_until",
+            self.log_every_update_until,
+            "must be an integer >= 0",
+        )
         _require(
             self.checkpoint_interval >= 1,
             "checkpoint_interval",

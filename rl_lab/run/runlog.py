@@ -78,10 +78,17 @@ class RunLog:
             smoothing=0.1,
         )
         self.episode_returns: list[float] = []
+        self.unlogged: list[tuple[float, int]] = []  # (return, length) of episodes ended since the last log point
         self.best_return = -math.inf
 
     def add_episodes(self, episodes: list[tuple[float, int]]) -> None:
         self.episode_returns.extend(ret for ret, _ in episodes)
+        self.unlogged.extend(episodes)
+
+    def take_unlogged(self) -> list[tuple[float, int]]:
+        """The episodes ended since the last log point (then none are)."""
+        ended, self.unlogged = self.unlogged, []
+        return ended
 
     @property
     def final_return(self) -> float:
@@ -117,10 +124,15 @@ class RunLog:
         self.bar.update(n_steps)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"episode_returns": list(self.episode_returns), "best_return": self.best_return}
+        return {
+            "episode_returns": list(self.episode_returns),
+            "unlogged": [list(episode) for episode in self.unlogged],
+            "best_return": self.best_return,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.episode_returns = list(state["episode_returns"])
+        self.unlogged = [(float(ret), int(length)) for ret, length in state.get("unlogged", [])]
         self.best_return = state["best_return"]
 
     def close(self) -> None:

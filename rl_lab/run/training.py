@@ -179,14 +179,17 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
     try:
         while step < settings.total_steps:
             next_step = step + steps_per_update
-            log_now = _crossed(next_step, steps_per_update, settings.log_interval) or next_step >= settings.total_steps
+            log_now = (
+                next_step <= settings.log_every_update_until
+                or _crossed(next_step, steps_per_update, settings.log_interval)
+                or next_step >= settings.total_steps
+            )
             if log_now and diagnostics is not None:
                 diagnostics.arm()
             rollout = agent.collect_rollout()
             stats = agent.update(rollout)
             step, n_updates = next_step, n_updates + 1
-            episodes = agent.episodes.drain()
-            log.add_episodes(episodes)
+            log.add_episodes(agent.episodes.drain())
             log.advance(steps_per_update)
             # a non-finite loss or gradient is looked at the update it happens, not at the next log point
             blew_up = not (torch.isfinite(stats["loss"]) and torch.isfinite(stats["grad_norm"]))
@@ -194,9 +197,9 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
                 now = time.perf_counter()
                 armed = diagnostics is not None and diagnostics.armed
                 scalars = diagnostics.measure(stats, rollout) if armed else basic_scalars(stats)
-                if episodes:
-                    scalars["charts/episode_return"] = float(np.mean([ret for ret, _ in episodes]))
-                    scalars["charts/episode_length"] = float(np.mean([length for _, length in episodes]))
+                if ended := log.take_unlogged():
+                    scalars["charts/episode_return"] = float(np.mean([ret for ret, _ in ended]))
+                    scalars["charts/episode_length"] = float(np.mean([length for _, length in ended]))
                 if log.episode_returns:
                     scalars["charts/return_last100"] = log.final_return
                 scalars["charts/episodes"] = len(log.episode_returns)
