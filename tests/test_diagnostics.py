@@ -262,3 +262,17 @@ def test_approx_kl_measures_the_update_not_a_misaligned_training_forward(tmp_pat
     train(settings_for(*overrides, "bug.bad_learning_rate.dose=0.0"), tmp_path)
     points = read_metrics(tmp_path)
     assert all(p["policy/approx_kl"] == 0.0 for p in points), [p["policy/approx_kl"] for p in points]
+
+
+def test_the_exact_check_series_are_the_recomputations_the_consistency_detectors_read(tmp_path):
+    from rl_lab.instruments.detectors import CONSISTENCY
+    from rl_lab.instruments.diagnostics import EXACT_CHECK_SERIES
+    from rl_lab.run.training import build_detectors
+
+    train(settings_for("total_steps=400", "log_interval=400"), tmp_path)
+    logged = set(read_metrics(tmp_path)[-1])
+    assert EXACT_CHECK_SERIES <= logged
+    assert {k for k in logged if k.endswith("_gap")} <= EXACT_CHECK_SERIES
+    bank = build_detectors(settings_for().diagnostics)
+    read = {d.metric for d in bank.detectors.values() if d.kind == CONSISTENCY}
+    assert read - EXACT_CHECK_SERIES == {"inputs/abs_max"}  # the input scale: any agent can log it

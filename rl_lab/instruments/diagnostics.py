@@ -92,6 +92,32 @@ from rl_lab.agent.a2c import Rollout
 from rl_lab.agent.models import has_mode_dependent_layers
 from rl_lab.run.config import AgentConfig
 
+# The panel's exact checks: recomputations of this agent's own seams, pinned (0, or a fixed value)
+# in a correct agent. The rest of the panel is generic: what any agent's numbers give.
+EXACT_CHECK_SERIES = frozenset(
+    {
+        "losses/policy_gap",
+        "grads/stale_ratio",
+        "grads/clip_gap",
+        "params/step_gap",
+        "params/frozen_fraction",
+        "params/init_gap",
+        "policy/entropy_gap",
+        "policy/log_prob_gap",
+        "policy/act_eval_kl",
+        "policy/act_eval_gap",
+        "policy/act_train_kl",
+        "policy/act_train_gap",
+        "policy/action_logp_excess",
+        "policy/action_logp_variance",
+        "inputs/preprocess_gap",
+        "data/record_gap",
+        "data/next_obs_gap",
+        "value/loss_gap",
+        "value/returns_gap",
+    }
+)
+
 
 def _layer(parameter_name: str) -> str:
     return parameter_name.rsplit(".", 1)[0]
