@@ -97,11 +97,14 @@ def test_a_mistyped_tier_fails_before_any_job(tmp_path):
 
 def test_tier_gives_bugs_with_a_context_their_own_control():
     runs = multiruns(load_tier(TierSettings(tier="fast")))
-    dropout = [r for _, r in runs if "agent.model.dropout=0.2" in r]
-    assert [r[0] for r in dropout] == ["bug=missing_eval_mode,none"]  # the bug with its own control, nothing else
+    dropout = [(part, r[0]) for part, r in runs if "agent.model.dropout=0.2" in r]
+    # the bug with its own control at the bug's seeds and at the further clean seeds, nothing else
+    assert dropout == [("zoo", "bug=missing_eval_mode,none"), ("clean", "bug=none")]
     zoo = [r for part, r in runs if part == "zoo"]
     assert all(r[0].endswith(",none") and r[1] == "seed=0,1,2" for r in zoo)  # every context has its control
-    assert [r[:2] for part, r in runs if part == "clean"] == [["bug=none", "seed=3,4,5,6,7,8,9"]]
+    clean = [r for part, r in runs if part == "clean"]
+    assert all(r[:2] == ["bug=none", "seed=3,4,5,6,7,8,9"] for r in clean)  # every context, as many clean seeds
+    assert sorted(tuple(r[2:]) for r in clean) == sorted(tuple(r[2:]) for r in zoo)
     assert {part for part, _ in runs} == {"zoo", "clean", "doses"}
 
 

@@ -10,7 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from rl_lab.lab.sweep import sweep_jobs
+import pytest
+
+from rl_lab.lab.sweep import _is_context, sweep_jobs
 from tests.test_train import REPO
 
 CRASH_BUG = '''"""A bug whose policy loss raises: one failed job must not end a sweep."""
@@ -133,3 +135,18 @@ def test_submitit_local_launcher_runs_a_sweep_as_the_cluster_launcher_would(tmp_
     jobs = sorted(p for p in sweep.iterdir() if p.name.startswith("seed="))
     assert [_status(j) for j in jobs] == ["finished", "finished"]
     assert (sweep / ".submitit").is_dir()  # submitit's own job records, as on SLURM
+
+
+@pytest.mark.parametrize(
+    ("override", "is_context"),
+    [
+        ("env=cartpole", False),
+        ("env.max_episode_steps=100", True),  # a setting of the env the run needed: its context
+        ("bug.off_by_one_frames.dose=2", False),  # the job's dose
+        ("agent.model.dropout=0.2", True),
+        ("seed=3", False),
+        ("+agent.ent_coef=0.01", True),
+    ],
+)
+def test_a_runs_context_is_what_it_needed_beyond_its_job_keys(override, is_context):
+    assert _is_context(override) is is_context

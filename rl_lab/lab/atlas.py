@@ -4,7 +4,7 @@ A tier (``conf/atlas/<tier>.yaml``, schema :class:`TierSettings`) is run as a fe
 multiruns of ``rl_lab.train`` into one sweep directory, because the atlas is not one
 cartesian product: every bug at its default dose x ``seeds``, grouped by the ``CONTEXT`` it
 needs (``rl_lab.bugs``; most need none), each group with a clean control in its context at
-the same seeds; the clean control's further ``clean_seeds``; and the ``doses`` of the
+the same seeds and the further ``clean_seeds``; and the ``doses`` of the
 dose-response curves. Every job of every multirun is composed and range-checked before the
 first one starts. The sweeps' own guarantees hold: a failed job does not stop the others,
 and running the tier again skips finished jobs. The wall time of each part goes to
@@ -103,8 +103,9 @@ def multiruns(tier: DictConfig) -> list[tuple[str, list[str]]]:
 
     Part ``zoo``: every bug at its default dose x ``seeds``, each context's bugs in one
     multirun together with a clean control in that context (the plain context included);
-    part ``clean``: the clean control's further seeds (``clean_seeds`` not in ``seeds``),
-    there for the false-alarm rate; part ``doses``: the dose-response runs.
+    part ``clean``: the clean control's further seeds (``clean_seeds`` not in ``seeds``) in
+    every context, there for the false-alarm rate and the tests against clean; part ``doses``:
+    the dose-response runs.
     """
     envs = [f"env={','.join(tier.envs)}"]
     common = [f"total_steps={tier.total_steps}", *tier.overrides]
@@ -117,10 +118,12 @@ def multiruns(tier: DictConfig) -> list[tuple[str, list[str]]]:
             key = (f"env={','.join(applies)}", *_context_overrides(bugs.context_of(module)))
             by_context.setdefault(key, []).append(name)
     runs = [("zoo", [f"bug={','.join([*names, CLEAN])}", seeds, *key, *common]) for key, names in by_context.items()]
-    common = [*envs, *common]
     further = [seed for seed in tier.clean_seeds if seed not in tier.seeds]
-    if further:
-        runs.append(("clean", [f"bug={CLEAN}", f"seed={','.join(map(str, further))}", *common]))
+    if further:  # in every context: a bug is tested against as many clean seeds wherever it runs
+        runs += [
+            ("clean", [f"bug={CLEAN}", f"seed={','.join(map(str, further))}", *key, *common]) for key in by_context
+        ]
+    common = [*envs, *common]
     for name, doses in tier.doses.items():
         context = _context_overrides(bugs.context_of(bugs.registry()[name]))
         runs.append(

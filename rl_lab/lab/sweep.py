@@ -148,6 +148,13 @@ class Job:
         return np.asarray(steps, float), np.asarray(values, float)
 
 
+def _is_context(override: str) -> bool:
+    """An override a run needed beyond its job keys: ``env.max_episode_steps=100`` is one, ``env=cartpole``
+    and ``bug.NAME.dose=2`` (the bug's dose) are not."""
+    key = override.split("=", 1)[0].lstrip("+~")
+    return key.startswith("env.") or key.split(".")[0] not in _JOB_KEYS
+
+
 def read_job(path: Path) -> Job | None:
     """A run of ``rl_lab.train`` read from its own files; None for a directory that holds none."""
     config_file, overrides_file, summary_file = (path / n for n in ("config.yaml", "overrides.yaml", "summary.json"))
@@ -162,7 +169,7 @@ def read_job(path: Path) -> Job | None:
     if name != CLEAN and dose == 0.0:
         name = CLEAN  # dose 0 is the clean agent
     overrides = list(OmegaConf.load(overrides_file))
-    context = tuple(sorted(o for o in overrides if o.split("=", 1)[0].split(".")[0] not in _JOB_KEYS))
+    context = tuple(sorted(o for o in overrides if _is_context(o)))
     return Job(path, config.env.name, name, dose, int(config.seed), context, json.loads(summary_file.read_text()))
 
 
