@@ -2,7 +2,7 @@
 both sides; and the A/A check of that test (``rl_lab.lab.timeline``).
 
     python -m rl_lab.atlas tier=fast_evaluation
-    python scripts/separation.py sweep=multirun/atlas/fast_evaluation    # results/timeline/separation_fast_evaluation.md
+    python scripts/separation.py sweep=multirun/atlas/fast_evaluation   # results/timeline/separation_fast_evaluation.md
     python scripts/separation.py sweep=multirun/atlas/fast splits=20 out=/tmp/separation_fast.md
 
 For every bug x env pair of the sweep (default dose): the first log point at which any series of
