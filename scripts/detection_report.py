@@ -1,5 +1,5 @@
-"""Detection in two columns (generic detectors; with the consistency checks) and lead time over
-a return-only Welch test, for one sweep (``rl_lab.lab.detection``).
+"""Detection in two columns (generic detectors; with the consistency checks) and per-run detector
+latency against a return-only rank test, for one sweep (``rl_lab.lab.detection``).
 
     python -m rl_lab.atlas tier=fast_evaluation
     python scripts/detection_report.py multirun/atlas/fast_evaluation   # results/detectors/detection_<tier>.md

@@ -6,26 +6,26 @@ recompute a clean part of this agent and so catch a bug at their own seam by con
 user with their own agent gets the first column; this agent gets both.
 
 Per bug x env pair: the share of its runs flagged by each column (any detector of the column
-fired), the median first firing, and the *lead time* against a return-only test: the first log
-point at which Welch's test (two-sided, ``ALPHA``) separates the bug's per-seed returns from the
-clean control's in the same env and context, as mutation-testing tools judge a mutant. The
-ratio is the return test's step over the first detector's; above 1 the detector was earlier.
-Testing at every log point gives the return test many chances, which favours it.
+fired), the median first firing, and the *per-run detector latency* against a return-only test:
+the first log point at which the return separates the bug's seeds from the clean control's in
+the same env and context (the rank test of :mod:`rl_lab.lab.timeline`, Benjamini-Hochberg over
+the return's log points), as mutation-testing tools judge a mutant. The ratio is the return
+test's step over the first detector's median firing; above 1 the detector was earlier. It
+compares a per-run detector with a test across seeds; the panel against the return by one test
+on both sides is ``scripts/separation.py``.
 """
 
 from __future__ import annotations
 
 import statistics
-import warnings
 from dataclasses import dataclass
 
-import numpy as np
 from scipy import stats
 
 from rl_lab.lab.sweep import CLEAN, Job
+from rl_lab.lab.timeline import RETURN, Q, compare
 from rl_lab.run.runlog import read_events
 
-ALPHA = 0.05
 GENERIC = ("divergence", "learning")
 COLUMNS = {"generic": GENERIC, "with consistency": (*GENERIC, "consistency")}
 
@@ -37,23 +37,11 @@ def first_firing(job: Job, kinds: tuple[str, ...]) -> int | None:
 
 
 def return_test_step(bug_runs: list[Job], clean_runs: list[Job]) -> int | None:
-    """The first log point at which Welch's test separates the bug's returns from the clean ones."""
+    """The first log point at which the return separates the bug's runs from the clean ones, by the
+    test of :mod:`rl_lab.lab.timeline` on the return alone (its own family of log points)."""
     if len(bug_runs) < 2 or len(clean_runs) < 2:
         return None
-    curves = [dict(zip(*job.series("charts/return_last100"), strict=True)) for job in [*bug_runs, *clean_runs]]
-    common = sorted(set.intersection(*(set(c) for c in curves)))
-    for step in common:
-        bug = [c[step] for c in curves[: len(bug_runs)]]
-        clean = [c[step] for c in curves[len(bug_runs) :]]
-        if np.ptp(bug) == 0 and np.ptp(clean) == 0:
-            if bug[0] != clean[0]:
-                return int(step)  # constant and different: separated without a test
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            if stats.ttest_ind(bug, clean, equal_var=False).pvalue < ALPHA:
-                return int(step)
-    return None
+    return compare(bug_runs, clean_runs, keys=[RETURN]).first(RETURN)
 
 
 @dataclass
@@ -106,12 +94,14 @@ def interval(k: int, n: int) -> str:
 
 def markdown(pairs: list[PairDetection], alarms: dict[str, tuple[int, int]], title: str) -> str:
     lines = [
-        f"# Detection in two columns, and lead time over a return test: {title}",
+        f"# Detection in two columns, and per-run detector latency against a return test: {title}",
         "",
         "Generic: the divergence and learning detectors (return, losses, norms, entropy, explained variance, KL). "
         "With consistency: the exact checks added. A run is flagged when a detector of the column fires; "
-        "lead = (first log point where Welch's test on the per-seed returns separates bug from clean, p < "
-        f"{ALPHA}) / (median first firing); above 1 the detector was earlier.",
+        "lead = (first log point where the per-seed returns separate bug from clean: exact Mann-Whitney test, "
+        f"Benjamini-Hochberg over the return's log points at {Q}) / (median first firing of one run's "
+        "detectors); above 1 the detector was earlier. The panel against the return by one test on both "
+        "sides: `scripts/separation.py`.",
         "",
         "| env | bug | runs | generic: flagged (median step) | with consistency: flagged (median step) "
         "| return test step | lead, generic | lead, with consistency |",

@@ -46,6 +46,7 @@ from rl_lab.lab.signatures import (  # noqa: E402
     welch,
 )
 from rl_lab.lab.sweep import Job, load_sweep  # noqa: E402
+from rl_lab.lab.timeline import EXACT, GENERIC, RETURN, Q, Timeline, series_group, timelines  # noqa: E402
 
 Plots = list[tuple[Path, Callable[[Path], None]]]  # where each plot goes, and what draws it
 PLOTTED = [  # (metric, title, log scale)
@@ -196,8 +197,11 @@ def own_seam_table(sweep: Sweep, env: str) -> list[str]:
     )
 
 
-def build(sweep: Sweep, golden: dict[str, Any], sweep_dir: Path, out: Path) -> tuple[list[str], Plots]:
-    """The report's markdown lines and the plots to draw, from a sweep and its fitted signatures."""
+def build(
+    sweep: Sweep, golden: dict[str, Any], when: list[Timeline], sweep_dir: Path, out: Path
+) -> tuple[list[str], Plots]:
+    """The report's markdown lines and the plots to draw, from a sweep, its fitted signatures and
+    its bugs' timelines (:func:`rl_lab.lab.timeline.timelines`)."""
     tier = golden["tier"]
     plots: Plots = []
     steps_by_env = {env: max(j.total_steps for j in sweep.jobs if j.env == env) for env in sweep.envs}
@@ -317,6 +321,7 @@ def build(sweep: Sweep, golden: dict[str, Any], sweep_dir: Path, out: Path) -> t
             "",
         ]
         lines += own_seam_table(sweep, env)
+        lines += when_table(env, [t for t in when if t.env == env], plots)
         lines += [
             "",
             "### Every diagnostic against the clean control",
@@ -338,9 +343,90 @@ def build(sweep: Sweep, golden: dict[str, Any], sweep_dir: Path, out: Path) -> t
             lines.append(f"| {bug} | " + " | ".join(cells) + " |")
         lines += _dose_response(sweep, env, plots)
         lines += ["", "### Plots", ""]
-        lines += [f'<a id="{env}-{b}"></a>**{b}**: ![{b}](plots/{env}/{b}.png)' for b in env_golden["bugs"]]
+        timelined = {t.bug for t in when if t.env == env}
+        lines += [
+            f'<a id="{env}-{b}"></a>**{b}**: ![{b}](plots/{env}/{b}.png)'
+            + (f" ![{b}: when](plots/{env}/{b}_when.png)" if b in timelined else "")
+            for b in env_golden["bugs"]
+        ]
         lines.append("")
     return lines, plots
+
+
+def _first(found: tuple[str, int] | None) -> str:
+    return f"{SHORT.get(found[0], found[0])} at {found[1]:,}" if found else "-"
+
+
+def when_table(env: str, when: list[Timeline], plots: Plots) -> list[str]:
+    """Per bug: the first series to separate from clean (any, then generic only), the return's
+    separation and the divergence; each bug's timeline is drawn."""
+    if not when:
+        return []
+    lines = [
+        "",
+        "### When: the first separation from clean",
+        "",
+        "At every log point, a Mann-Whitney test of the bug's seeds against the clean control's (exact "
+        "permutation p-value), Benjamini-Hochberg over each bug's series x log points at "
+        f"{Q} (`rl_lab/lab/timeline.py`). First: the earliest log point at which a series separates; "
+        "the exact checks are this agent's recomputations, generic is every other diagnostic. Diverged: "
+        "runs that stopped or raised a divergence event, and the median step.",
+        "",
+        "| bug | runs: bug / clean | first, with exact checks | first, generic | return | diverged "
+        "| series separated |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for t in when:
+        ret = t.first(RETURN)
+        steps = [s for s in t.divergence_steps if s is not None]
+        diverged = f"{len(steps)}/{t.n_bug} at {statistics.median(steps):,.0f}" if steps else "-"
+        separated = sum(t.first(k) is not None for k in t.series)
+        lines.append(
+            f"| {t.bug}{_context(t.context)} | {t.n_bug} / {t.n_clean} | {_first(t.panel(EXACT))} "
+            f"| {_first(t.panel(GENERIC))} | {f'{ret:,}' if ret else '-'} | {diverged} | {separated}/{len(t.series)} |"
+        )
+        plots.append((Path("plots") / env / f"{t.bug}_when.png", partial(plot_when, timeline=t)))
+    return lines
+
+
+SHOWN_SERIES = 16  # the earliest-separating series drawn in a timeline
+
+
+def plot_when(path: Path, timeline: Timeline) -> None:
+    """Which series separate from clean, and when: one row per series (the return first), filled at
+    the log points where it is separated."""
+    order = sorted(
+        (k for k in timeline.series if k != RETURN and timeline.first(k) is not None), key=lambda k: timeline.first(k)
+    )
+    rows = [RETURN, *order[:SHOWN_SERIES]]
+    fig, ax = plt.subplots(figsize=(8, 1.0 + 0.22 * len(rows)))
+    colors = {"return": "black", "exact": "tab:purple", "generic": "tab:orange"}
+    for y, key in enumerate(rows):
+        hit = timeline.adjusted[timeline.series.index(key)] <= Q if key in timeline.series else []
+        ax.scatter(timeline.steps[hit], [y] * int(np.sum(hit)), s=9, marker="s", color=colors[series_group(key)])
+    if (ret := timeline.first(RETURN)) is not None:
+        ax.axvline(ret, color="black", ls="--", lw=0.8, label=f"return separates ({ret:,})")
+    diverged = [s for s in timeline.divergence_steps if s is not None]
+    if diverged:
+        ax.axvline(statistics.median(diverged), color="tab:red", lw=0.8, label="median divergence")
+    ax.set_yticks(range(len(rows)), [SHORT.get(k, k) for k in rows], fontsize=6)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlim(timeline.steps[0] * 0.8, timeline.steps[-1] * 1.2)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_xlabel("agent steps (log)", fontsize=7)
+    more = len(order) - SHOWN_SERIES
+    ax.set_title(
+        f"{timeline.env}: {timeline.bug}: separated from clean (purple: exact check, orange: generic)"
+        + (f"\n{more} more series separate later" if more > 0 else ""),
+        fontsize=8,
+    )
+    if ret is not None or diverged:
+        ax.legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
 
 
 def _dose_response(sweep: Sweep, env: str, plots: Plots) -> list[str]:
@@ -415,7 +501,7 @@ def write_report(sweep_dir: Path, out: Path | None = None) -> Path:
     out = Path(out) if out else sweep_dir / "report"
     sweep = Sweep(load_sweep(sweep_dir))
     golden = fit(sweep, tier)
-    lines, plots = build(sweep, golden, sweep_dir, out)
+    lines, plots = build(sweep, golden, timelines(sweep.jobs), sweep_dir, out)
     out.mkdir(parents=True, exist_ok=True)
     for path, draw in plots:
         draw(out / path)

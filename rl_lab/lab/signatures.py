@@ -48,18 +48,19 @@ LOG_FLOOR = 1e-12
 
 
 def late_median(job: Job, key: str, until: int | None = None) -> float:
-    """The median of a metric over the second half of the run's log points up to step ``until``
-    (all of them by default; nan if never logged).
+    """The median of a metric over the log points in the second half of the run's steps, up to step
+    ``until`` (all of them by default; nan if never logged).
 
     A diverged run is read up to where it stopped; non-finite points are skipped.
     """
     steps, values = job.series(key)
     if until is not None:
-        values = values[steps <= until]
-    values = values[np.isfinite(values)]
+        steps, values = steps[steps <= until], values[steps <= until]
+    steps, values = steps[np.isfinite(values)], values[np.isfinite(values)]
     if key == "charts/return_last100":  # the return is a running mean already: take where it ended
         return float(values[-1]) if values.size else math.nan
-    return float(np.median(values[values.size // 2 :])) if values.size else math.nan
+    # by steps, not log points: a run may log densely early (log_every_update_until)
+    return float(np.median(values[steps >= steps[-1] / 2])) if values.size else math.nan
 
 
 def transform(key: str, value: float) -> float:
