@@ -24,6 +24,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from rl_lab import bugs
+from rl_lab.lab.runs import result_path, run_script, write_result
 from rl_lab.run.runlog import read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +81,10 @@ def _row(label: str, run_dir: Path, steps: int) -> str:
 
 
 def main() -> None:
-    args = OmegaConf.merge(OmegaConf.create({"steps": 100_000, "seed": 0, "jobs": 2}), OmegaConf.from_cli())
+    args = OmegaConf.merge(
+        OmegaConf.create({"steps": 100_000, "seed": 0, "jobs": 2, "out": None}), OmegaConf.from_cli()
+    )
+    out = result_path(ROOT / "results" / "zoo" / "cartpole_signatures.md", args.out)
     common = ["env=cartpole", f"total_steps={args.steps}", f"seed={args.seed}"]
     runs = _runs()
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,11 +105,8 @@ def main() -> None:
         "|---|---|" + "---|" * len(COLUMNS) + "---|",
         *rows,
     ]
-    out = ROOT / "results" / "zoo" / "cartpole_signatures.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_result(out, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

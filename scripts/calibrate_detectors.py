@@ -23,6 +23,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from rl_lab.lab.runs import result_path, run_script, write_result
 from rl_lab.run.runlog import read_events, read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,8 +61,10 @@ def extremes(points: list[dict]) -> dict[str, float]:
 
 def main() -> None:
     args = OmegaConf.merge(
-        OmegaConf.create({"env": "cartpole", "seeds": 3, "steps": 500_000, "jobs": 2}), OmegaConf.from_cli()
+        OmegaConf.create({"env": "cartpole", "seeds": 3, "steps": 500_000, "jobs": 2, "out": None}),
+        OmegaConf.from_cli(),
     )
+    out = result_path(ROOT / "results" / "detectors" / f"clean_{args.env}_calibration.txt", args.out)
     command = f"python scripts/calibrate_detectors.py env={args.env} seeds={args.seeds} steps={args.steps}"
     with tempfile.TemporaryDirectory() as tmp:
         dirs = [Path(tmp) / f"seed{s}" for s in range(args.seeds)]
@@ -102,11 +105,8 @@ def main() -> None:
         lines.append(f"  {key}: {worst:.3g}  [{', '.join(f'{v:.3g}' for v in values)}]")
     lines += ["", "detector events fired by the default detectors:"]
     lines += [f"  seed {s}: {ev if ev else 'none'}" for s, ev in events.items()]
-    out = ROOT / "results" / "detectors" / f"clean_{args.env}_calibration.txt"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_result(out, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

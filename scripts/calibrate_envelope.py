@@ -16,12 +16,13 @@ false-alarm rate is measured on other seeds: ``scripts/false_alarms.py``.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from rl_lab.lab.envelope import calibrate, smoothed
-from rl_lab.lab.runs import RunSpec, train_missing
+from rl_lab.lab.runs import RunSpec, result_path, run_script, train_missing
 from rl_lab.lab.seeds import seed_set
 from rl_lab.run.config import CONFIG_DIR
 from rl_lab.run.runlog import read_metrics
@@ -33,9 +34,12 @@ METRICS = {"charts/return_last100": 0, "value/explained_variance": 10_000}  # me
 
 def main() -> None:
     args = OmegaConf.merge(
-        OmegaConf.create({"env": "cartpole", "steps": None, "seeds": "calibration", "bucket": 5, "margin": 2.0}),
+        OmegaConf.create(
+            {"env": "cartpole", "steps": None, "seeds": "calibration", "bucket": 5, "margin": 2.0, "out": None}
+        ),
         OmegaConf.from_cli(),
     )
+    out = result_path(CONFIG_DIR / "envelopes" / f"{args.env}.yaml", args.out)
     steps = args.steps or compose_settings([f"env={args.env}"]).total_steps
     seeds = seed_set(args.seeds)
     root = ROOT / "runs" / "clean" / f"{args.env}_{steps}"
@@ -57,8 +61,7 @@ def main() -> None:
         "provenance": f"{command}: clean runs on seeds {seeds} ({args.seeds}), {steps:,} steps each",
         "metrics": metrics,
     }
-    out = CONFIG_DIR / "envelopes" / f"{args.env}.yaml"
-    out.parent.mkdir(exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(f"# Written by {command}; do not edit.\n" + OmegaConf.to_yaml(OmegaConf.create(written)))
     print(f"{trained} runs trained, {len(specs) - trained} reused under {root}")
     for metric, data in metrics.items():
@@ -71,4 +74,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

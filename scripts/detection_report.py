@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rl_lab.lab.atlas import tier_of
 from rl_lab.lab.detection import detection, markdown
-from rl_lab.lab.runs import write_result
+from rl_lab.lab.runs import result_path, run_script, write_result
 from rl_lab.lab.sweep import load_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,8 +27,8 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     sweep = Path(bare[0])
-    out = next((Path(a[4:]) for a in argv if a.startswith("out=")), None)
-    out = out or ROOT / "results" / "detectors" / f"detection_{tier_of(sweep)}.md"
+    given = next((a[4:] for a in argv if a.startswith("out=")), None)
+    out = result_path(ROOT / "results" / "detectors" / f"detection_{tier_of(sweep)}.md", given)
     pairs, alarms = detection(load_sweep(sweep))
     text = markdown(pairs, alarms, f"`{sweep}`").replace(
         "\n\n", f"\n\nCommand: `python scripts/detection_report.py {' '.join(argv)}`\n\n", 1
@@ -38,4 +38,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_script(main, sys.argv[1:]))

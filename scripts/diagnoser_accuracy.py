@@ -29,7 +29,7 @@ from rl_lab.lab.atlas import TierSettings, load_tier
 from rl_lab.lab.check import rate_with_ci
 from rl_lab.lab.diagnose import env_signatures, load_run, rank
 from rl_lab.lab.reveal import planted
-from rl_lab.lab.runs import write_result
+from rl_lab.lab.runs import result_path, run_script, write_result
 from rl_lab.lab.seeds import seed_set
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,10 +58,12 @@ def main(argv: list[str]) -> int:
                 "tier": "fast",
                 "train": True,
                 "out": str(ROOT / "multirun" / "mystery"),
+                "report": None,
             }
         ),
         OmegaConf.from_dotlist(argv),
     )
+    report = result_path(ROOT / "results" / "diagnoser" / "accuracy.md", args.report, "report")
     tier = load_tier(TierSettings(tier=args.tier))
     golden = json.loads((ROOT / "results" / "atlas" / args.tier / "golden.json").read_text())
     started = time.perf_counter()
@@ -132,10 +134,9 @@ def main(argv: list[str]) -> int:
     for env, truth, top, _ in rows:
         by_truth[truth].append(f"{env}: {top}")
     lines += [f"| {truth} | {', '.join(v)} |" for truth, v in sorted(by_truth.items())]
-    out = ROOT / "results" / "diagnoser" / "accuracy.md"
-    write_result(out, "\n".join(lines) + "\n")
+    write_result(report, "\n".join(lines) + "\n")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_script(main, sys.argv[1:]))

@@ -16,13 +16,14 @@ per detector and per kind, the clean runs it fired on with a one-sided 95% upper
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from rl_lab.instruments.detectors import replay
 from rl_lab.lab.check import upper_bound
-from rl_lab.lab.runs import RunSpec, train_missing, write_result
+from rl_lab.lab.runs import RunSpec, result_path, run_script, train_missing, write_result
 from rl_lab.lab.seeds import seed_set
 from rl_lab.run.runlog import read_metrics
 from rl_lab.run.training import build_detectors, compose_settings
@@ -33,8 +34,9 @@ KINDS = ("divergence", "consistency", "learning")
 
 def main() -> None:
     args = OmegaConf.merge(
-        OmegaConf.create({"env": "cartpole", "steps": None, "seeds": "evaluation"}), OmegaConf.from_cli()
+        OmegaConf.create({"env": "cartpole", "steps": None, "seeds": "evaluation", "out": None}), OmegaConf.from_cli()
     )
+    out = result_path(ROOT / "results" / "detectors" / f"false_alarms_{args.env}_{args.seeds}.md", args.out)
     settings = compose_settings([f"env={args.env}"])
     steps = args.steps or settings.total_steps
     seeds = seed_set(args.seeds)
@@ -67,9 +69,8 @@ def main() -> None:
     for kind in (*KINDS, "any"):
         k = sum(any(kind in ("any", kinds[d]) for d in f) for f in fired.values())
         lines.append(f"| {kind} | {k}/{n} | {upper_bound(k, n):.3f} |")
-    out = ROOT / "results" / "detectors" / f"false_alarms_{args.env}_{args.seeds}.md"
     write_result(out, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -32,6 +32,8 @@ import numpy as np
 from omegaconf import OmegaConf
 from scipy import stats
 
+from rl_lab.lab.runs import result_path, run_script
+
 ROOT = Path(__file__).resolve().parent.parent
 GRID_POINTS = 50  # points of the learning curve
 WINDOW = 100  # episodes in the running mean, as SB3's ep_info_buffer and rl-lab's final return
@@ -155,7 +157,7 @@ def main() -> None:
         raise SystemExit(f"bug={args.bug!r} is invalid: valid choices are none, {', '.join(sorted(registry()))}")
     if args.seeds < 2:
         raise SystemExit(f"seeds={args.seeds!r} is invalid: a comparison across seeds needs at least 2")
-    out = Path(args.out) if args.out else ROOT / "results" / "known_result" / args.env
+    out = result_path(ROOT / "results" / "known_result" / args.env, args.out)
     command = f"python scripts/known_result.py env={args.env} seeds={args.seeds} steps={args.steps}"
     if args.bug != "none":
         command += f" bug={args.bug}"
@@ -252,4 +254,4 @@ def _plot(grid: np.ndarray, curves: dict, args, path: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -27,7 +27,7 @@ from pathlib import Path
 from rl_lab import bugs
 from rl_lab.lab import diagnose
 from rl_lab.lab.check import rate_with_ci
-from rl_lab.lab.runs import write_result
+from rl_lab.lab.runs import result_path, run_script, write_result
 from rl_lab.lab.signatures import Sweep, fit
 from rl_lab.lab.sweep import CLEAN, load_sweep
 
@@ -39,8 +39,9 @@ def main(argv: list[str]) -> int:
     if len(paths) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    out = next(
-        (Path(a[4:]) for a in argv if a.startswith("out=")), ROOT / "results" / "diagnoser" / "leave_one_bug_out.md"
+    out = result_path(
+        ROOT / "results" / "diagnoser" / "leave_one_bug_out.md",
+        next((a[4:] for a in argv if a.startswith("out=")), None),
     )
     fitting, evaluation = load_sweep(Path(paths[0])), load_sweep(Path(paths[1]))
     registry = bugs.registry()
@@ -91,4 +92,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_script(main, sys.argv[1:]))

@@ -19,12 +19,16 @@ from pathlib import Path
 
 from rl_lab.envs.probes import POLICY_TOLERANCE, PROBES, VALUE_TOLERANCE
 from rl_lab.lab.probing import CONFIRM, EVAL_EVERY, OVERFIT_LR_SCALE, PROBE_GAMMA, matrix_markdown
+from rl_lab.lab.runs import result_path, run_script
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def main(overrides: list[str]) -> None:
+def main(argv: list[str]) -> None:
+    overrides = [a for a in argv if not a.startswith("out=")]
     env = next((o.split("=", 1)[1] for o in overrides if o.startswith("env=")), "cartpole")
+    given = next((a[4:] for a in argv if a.startswith("out=")), None)
+    out = result_path(REPO / "results" / "atlas" / "probes" / f"{env}.md", given)
     with tempfile.TemporaryDirectory() as sweep_dir:
         started = time.perf_counter()
         subprocess.run(
@@ -65,7 +69,6 @@ agent's learning rate. The clean agent (`none`) must pass every column. A passin
 
 {matrix_markdown(reports)}
 """
-    out = REPO / "results" / "atlas" / "probes" / f"{env}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     # the same results as data: rl_lab.diagnose compares a run's probe results with them
@@ -75,4 +78,4 @@ agent's learning rate. The clean agent (`none`) must pass every column. A passin
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(run_script(main, sys.argv[1:]))

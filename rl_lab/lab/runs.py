@@ -4,7 +4,8 @@ and write what they measured to ``results/`` (:func:`write_result`).
 A run is named by its ``rl_lab.train`` overrides and its directory. :func:`train_missing` trains
 those not finished yet, ``jobs`` at a time (one torch thread each), and leaves finished ones
 alone, so a script can be interrupted and run again, and a later analysis (a detector replayed,
-a threshold changed) needs no training at all.
+a threshold changed) needs no training at all. :func:`result_path` keeps a script's default
+output off committed results: to replace one, name it with ``out=``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+
+from rl_lab.run.config import ConfigError
+from rl_lab.run.outputs import refuse_committed
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,25 @@ def train_missing(specs: list[RunSpec], jobs: int = 2) -> int:
         for done in as_completed([pool.submit(_train, spec) for spec in todo]):
             print(done.result(), flush=True)
     return len(todo)
+
+
+def result_path(default: Path, out: str | Path | None = None, option: str = "out") -> Path:
+    """Where a script writes what it measured: ``out`` when given (``option=PATH``), else ``default``.
+    A default that git tracks is refused (:class:`ConfigError`, before any work): running a script
+    again never replaces a committed result unless its path is named."""
+    if out:
+        return Path(out)
+    refuse_committed(default, option)
+    return default
+
+
+def run_script(main: Callable[..., int | None], *args) -> int:
+    """A script's exit status: ``main``'s, or 2 with one line for a bad setting or output."""
+    try:
+        return main(*args) or 0
+    except ConfigError as error:
+        print(f"config error: {error}", file=sys.stderr)
+        return 2
 
 
 def write_result(out: Path, text: str) -> None:
