@@ -28,7 +28,7 @@ from omegaconf import OmegaConf
 
 from rl_lab.lab.atlas import tier_of
 from rl_lab.lab.detection import interval
-from rl_lab.lab.runs import write_result
+from rl_lab.lab.runs import result_path, run_script, write_result
 from rl_lab.lab.sweep import load_sweep
 from rl_lab.lab.timeline import (
     EXACT,
@@ -41,8 +41,6 @@ from rl_lab.lab.timeline import (
     sweep_wide,
     timelines,
 )
-from rl_lab.run.config import ConfigError
-from rl_lab.run.outputs import refuse_committed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,13 +121,7 @@ def main() -> int:
         print(__doc__, file=sys.stderr)
         return 2
     sweep = Path(args.sweep)
-    out = Path(args.out) if args.out else ROOT / "results" / "timeline" / f"separation_{tier_of(sweep)}.md"
-    if not args.out:
-        try:
-            refuse_committed(out, "out")
-        except ConfigError as error:
-            print(f"config error: {error}", file=sys.stderr)
-            return 2
+    out = result_path(ROOT / "results" / "timeline" / f"separation_{tier_of(sweep)}.md", args.out)
     jobs = load_sweep(sweep)
     pairs = timelines(jobs)
     aa, (separated, comparisons) = aa_lines(jobs, pairs, args.splits, args.seed)
@@ -167,4 +159,4 @@ def splits_text(splits: int, seed: int) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))
