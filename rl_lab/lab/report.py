@@ -343,7 +343,7 @@ def build(
             lines.append(f"| {bug} | " + " | ".join(cells) + " |")
         lines += _dose_response(sweep, env, plots)
         lines += ["", "### Plots", ""]
-        timelined = {t.bug for t in when if t.env == env}
+        timelined = {t.bug for t in when if t.env == env and t.testable}
         lines += [
             f'<a id="{env}-{b}"></a>**{b}**: ![{b}](plots/{env}/{b}.png)'
             + (f" ![{b}: when](plots/{env}/{b}_when.png)" if b in timelined else "")
@@ -372,11 +372,14 @@ def when_table(env: str, when: list[Timeline], plots: Plots) -> list[str]:
         "the exact checks are this agent's recomputations, generic is every other diagnostic. Diverged: "
         "runs that stopped or raised a divergence event, and the median step.",
         "",
-        "| bug | runs: bug / clean | first, with exact checks | first, generic | return | diverged "
-        "| series separated |",
-        "|---|---|---|---|---|---|---|",
     ]
-    for t in when:
+    if testable := [t for t in when if t.testable]:
+        lines += [
+            "| bug | runs: bug / clean | first, with exact checks | first, generic | return | diverged "
+            "| series separated |",
+            "|---|---|---|---|---|---|---|",
+        ]
+    for t in testable:
         ret = t.first(RETURN)
         steps = [s for s in t.divergence_steps if s is not None]
         diverged = f"{len(steps)}/{t.n_bug} at {statistics.median(steps):,.0f}" if steps else "-"
@@ -386,6 +389,13 @@ def when_table(env: str, when: list[Timeline], plots: Plots) -> list[str]:
             f"| {_first(t.panel(GENERIC))} | {f'{ret:,}' if ret else '-'} | {diverged} | {separated}/{len(t.series)} |"
         )
         plots.append((Path("plots") / env / f"{t.bug}_when.png", partial(plot_when, timeline=t)))
+    if untestable := [t for t in when if not t.testable]:
+        lines += [
+            "",
+            "Too few seeds to test: "
+            + ", ".join(f"{t.bug} ({t.n_bug} against {t.n_clean} clean)" for t in untestable)
+            + f"; no split of so few runs reaches p <= {Q}.",
+        ]
     return lines
 
 

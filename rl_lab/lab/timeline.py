@@ -28,6 +28,7 @@ steps/s) are bookkeeping or wall clock and are not tested.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
@@ -112,6 +113,11 @@ class Timeline:
     def panel(self, column: str) -> tuple[str, int] | None:
         """The panel's first separation: generic diagnostics only, or with the exact checks."""
         return self.first_of(("generic",) if column == GENERIC else ("generic", "exact"))
+
+    @property
+    def testable(self) -> bool:
+        """Whether any split of this many runs can reach ``Q`` at all (one-sided: 1 / C(n_bug + n_clean, n_bug))."""
+        return self.n_bug >= 2 and math.comb(self.n_bug + self.n_clean, self.n_bug) * Q >= 1
 
     @property
     def separated(self) -> bool:
