@@ -146,6 +146,8 @@ def test_submitit_local_launcher_runs_a_sweep_as_the_cluster_launcher_would(tmp_
         ("agent.model.dropout=0.2", True),
         ("seed=3", False),
         ("+agent.ent_coef=0.01", True),
+        ("log_every_update_until=2000", False),  # how the run is logged: the same numbers
+        ("checkpoint_interval=20000", False),
     ],
 )
 def test_a_runs_context_is_what_it_needed_beyond_its_job_keys(override, is_context):

@@ -139,3 +139,11 @@ def test_one_family_for_the_whole_sweep_lets_strong_bugs_make_a_clean_comparison
     check = aa_check(sweep(rng, n_clean=23)[1], "cartpole", n_pseudo_bug=3, splits=10, seed=1)
     assert check.separated <= 2
     assert sum(sweep_wide(c, strong) for c in check.comparisons) >= check.separated + 5
+
+
+def test_an_exact_check_that_shows_now_and_then_is_read_as_its_largest_gap_so_far():
+    bug, clean = sweep(np.random.default_rng(8))
+    for seed, run in enumerate(bug):  # each bug run's gap is non-zero at a few log points of its own
+        for i, point in enumerate(run.metrics):
+            point["value/loss_gap"] = 1.0 if i in (4 + seed, 9, 15 + seed) else 0.0
+    assert compare(bug, clean).first("value/loss_gap") == STEPS[6]  # from there on, every run has shown it

@@ -37,8 +37,21 @@ from rl_lab.run.config import ConfigError, to_settings
 from rl_lab.run.runlog import read_metrics
 
 CLEAN = "none"  # the bug name of the clean agent
-# overrides that say which job it is rather than the context it runs in
-_JOB_KEYS = ("bug", "env", "seed", "total_steps", "progress", "torch_threads", "device", "resume")
+# overrides that say which job it is, or how it is run and logged (the numbers are the same),
+# rather than the context it runs in
+_JOB_KEYS = (
+    "bug",
+    "env",
+    "seed",
+    "total_steps",
+    "progress",
+    "torch_threads",
+    "device",
+    "resume",
+    "log_interval",
+    "log_every_update_until",
+    "checkpoint_interval",
+)
 
 
 def check_job_config(cfg: DictConfig) -> None:

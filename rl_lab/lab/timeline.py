@@ -19,6 +19,10 @@ sweep's strong bugs make thousands; a bug that changes nothing, tested in that f
 :func:`aa_check`). Within one comparison, a bug that changes nothing makes every hypothesis
 true, and Benjamini-Hochberg then bounds the chance of any separation by ``Q``.
 
+An exact check is read as its running maximum: a correct agent's gap never leaves rounding, so
+the largest gap so far is the evidence, and a bug that shows only in some rollouts (an episode
+end in the rollout of a log point) stays shown, as a detector's firing does.
+
 Series are read in three groups: the return (``charts/return_last100``), the exact checks
 (:data:`rl_lab.instruments.diagnostics.EXACT_CHECK_SERIES`, this agent's recomputations) and
 the generic panel (every other diagnostic: what any agent's losses, gradients, parameters,
@@ -130,8 +134,13 @@ class Timeline:
 
 
 def _values(job: Job, keys: list[str]) -> dict[int, np.ndarray]:
-    """The run's values of ``keys`` at each of its log points (nan where one was not logged)."""
-    return {int(p["step"]): np.array([p.get(k, np.nan) for k in keys], float) for p in job.metrics}
+    """The run's values of ``keys`` at each of its log points (nan where one was not logged); an
+    exact check's as its largest value so far (:data:`EXACT_CHECK_SERIES`)."""
+    points = sorted(job.metrics, key=lambda p: p["step"])
+    values = np.array([[p.get(k, np.nan) for k in keys] for p in points], float).reshape(len(points), len(keys))
+    exact = [series_group(k) == "exact" for k in keys]
+    values[:, exact] = np.fmax.accumulate(values[:, exact], axis=0)  # nan-skipping running maximum
+    return {int(p["step"]): row for p, row in zip(points, values, strict=True)}
 
 
 def compare(bug_runs: list[Job], clean_runs: list[Job], keys: list[str] | None = None) -> Timeline:
