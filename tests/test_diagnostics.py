@@ -160,8 +160,9 @@ def test_a_seam_check_catches_a_bug_no_zoo_module_has(tmp_path, bug, metric, det
 
 
 # The data path's zoo bugs (issue 22): each fires its own exact check, and only it, at the first log
-# point whose rollout holds what the bug changes, at the latest the first with an episode end (the log
-# points where episodes ended log charts/episode_return; Catch's episodes all end together).
+# point whose rollout holds what the bug changes, at the latest the first with an episode end. Every
+# update is a log point here, so the first log point with charts/episode_return (the episodes ended
+# since the last log point) is the first update with an end; Catch's episodes all end together.
 @pytest.mark.parametrize(
     ("bug", "overrides", "detectors"),
     [
@@ -174,13 +175,13 @@ def test_a_seam_check_catches_a_bug_no_zoo_module_has(tmp_path, bug, metric, det
     ],
 )
 def test_a_data_path_bug_fires_its_own_check_first(tmp_path, bug, overrides, detectors):
-    settings = settings_for(f"bug={bug}", *overrides, "total_steps=2000", "log_interval=400", "agent.n_envs=8")
-    summary = train(settings, tmp_path)
+    overrides = [f"bug={bug}", *overrides, "total_steps=2000", "log_every_update_until=2000", "agent.n_envs=8"]
+    summary = train(settings_for(*overrides), tmp_path)
     assert set(summary["detectors"]) == detectors, summary
     first_end = next(p["step"] for p in read_metrics(tmp_path) if "charts/episode_return" in p)
     if bug == "unnormalized_inputs":
-        first_end = 400  # every input, not only those at an episode end
-    if bug != "greedy_acting":  # a late reward can land in a rollout after an end that was not logged: earlier
+        first_end = read_metrics(tmp_path)[0]["step"]  # every input, not only those at an episode end
+    if bug != "greedy_acting":
         assert max(summary["detectors"].values()) <= first_end, summary
 
 
