@@ -374,6 +374,16 @@ def when_table(env: str, when: list[Timeline], plots: Plots) -> list[str]:
         "",
     ]
     if testable := [t for t in when if t.testable]:
+        t = testable[0]
+        smallest = 1 / math.comb(t.n_bug + t.n_clean, t.n_bug)
+        needed = math.ceil(len(t.series) * smallest / Q - 1e-9)  # Q * s / S >= smallest
+        lines += [
+            f"Power: {t.n_bug} bug seeds against {t.n_clean} clean ones make the smallest p-value "
+            f"1/C({t.n_bug + t.n_clean}, {t.n_bug}) = {smallest:.2g} (one-sided): roughly, a bug separates only "
+            f"where it moves at least {needed} of the {len(t.series)} series at once "
+            "(Benjamini-Hochberg, untested constant series aside); more clean seeds lower that bar.",
+            "",
+        ]
         lines += [
             "| bug | runs: bug / clean | first, with exact checks | first, generic | return | diverged "
             "| series separated |",
