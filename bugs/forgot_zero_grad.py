@@ -26,6 +26,7 @@ from torch import nn
 SEAM = "optimizer_step"
 DOSE = 1.0
 DOSE_RANGE = (0.0, 1.0)
+EXACT_WHILE = "no earlier update has left a gradient to keep (the run's first update)"
 SYMPTOM = "stale summed gradients: explained variance far below clean, return rises and collapses"
 
 
