@@ -8,7 +8,8 @@ and the fast tier's (``catch=``, default ``results/atlas/fast/golden.json``). Pe
 both: the detectors that fired first (median step over seeds) and how the bug moved the
 signature's features. On Catch a feature moved when Welch's test across seeds says so (p < 0.05,
 as the atlas report marks it); the Pong tier has one seed per bug, so there a feature is marked
-only when the bug's value lies outside the range of every clean seed (a range, not a test).
+only when the bug's value lies outside the range of every clean seed (a range, not a test: a
+further clean seed would land outside n clean seeds' range with probability 2/(n + 1)).
 A default ``out`` that is a committed result is refused before any work: pass ``out=`` to replace it.
 """
 
@@ -82,7 +83,9 @@ def main() -> int:
         f"`{args.pong}` ({pong['total_steps']:,} steps, one seed per bug); Catch: `{args.catch}` "
         f"({catch['total_steps']:,} steps, {len(next(iter(catch['bugs'].values()))['seeds'])} seeds per bug). "
         "Detectors: the first two by median first firing. Moved: on Pong, outside the range of every clean seed "
-        "(one bug seed: a range, not a test); on Catch, Welch's test across seeds, p < 0.05.",
+        f"(one bug seed: a range, not a test; with {len(next(iter(pong['clean'].values()))['seeds'])} clean seeds a "
+        "further clean seed lands outside their range by chance with probability 2/(n+1), so one mark alone is weak "
+        "evidence); on Catch, Welch's test across seeds, p < 0.05.",
         "",
         "| bug | Pong: first detectors | Pong: moved | Catch: first detectors | Catch: moved |",
         "|---|---|---|---|---|",
