@@ -5,7 +5,7 @@
 
 Reads the Pong tier's golden signatures (``pong=``, default ``results/atlas/pong/golden.json``)
 and the fast tier's (``catch=``, default ``results/atlas/fast/golden.json``). Per bug that ran on
-both: the detectors that fired first (median step over seeds) and how the bug moved the
+both: the detectors that fired (median first firing over seeds) and how the bug moved the
 signature's features. On Catch a feature moved when Welch's test across seeds says so (p < 0.05,
 as the atlas report marks it); the Pong tier has one seed per bug, so there a feature is marked
 only when the bug's value lies outside the range of every clean seed (a range, not a test: a
@@ -29,15 +29,15 @@ from rl_lab.lab.signatures import SHORT, significant
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def first_detectors(signature: dict[str, Any], n: int = 2) -> str:
-    """The ``n`` earliest detectors (median first firing) with the share of seeds they fired in."""
+def detectors_fired(signature: dict[str, Any]) -> str:
+    """Every detector that fired, by median first firing, with the share of seeds where not all."""
     fired = sorted(signature["detectors"].items(), key=lambda item: (item[1]["median_step"], item[0]))
     seeds = len(signature["seeds"])
     cells = [
-        f"{name} {d['median_step']:,.0f}" + (f" ({round(d['fraction'] * seeds)}/{seeds})" if seeds > 1 else "")
-        for name, d in fired[:n]
+        f"{name} {d['median_step']:,.0f}" + (f" ({round(d['fraction'] * seeds)}/{seeds})" if d["fraction"] < 1 else "")
+        for name, d in fired
     ]
-    return "; ".join(cells) + (f"; +{len(fired) - n} more" if len(fired) > n else "") if cells else "none"
+    return ", ".join(cells) or "none"
 
 
 def outside_clean_range(signature: dict[str, Any], clean: dict[str, Any]) -> str:
@@ -82,20 +82,20 @@ def main() -> int:
         f"Command: `python scripts/pong_vs_catch.py{''.join(' ' + a for a in sys.argv[1:])}`. Pong: "
         f"`{args.pong}` ({pong['total_steps']:,} steps, one seed per bug); Catch: `{args.catch}` "
         f"({catch['total_steps']:,} steps, {len(next(iter(catch['bugs'].values()))['seeds'])} seeds per bug). "
-        "Detectors: the first two by median first firing. Moved: on Pong, outside the range of every clean seed "
+        "Detectors: every one that fired, by median first firing (in how many seeds, where not all). Moved: on Pong, outside the range of every clean seed "
         f"(one bug seed: a range, not a test; with {len(next(iter(pong['clean'].values()))['seeds'])} clean seeds a "
         "further clean seed lands outside their range by chance with probability 2/(n+1), so one mark alone is weak "
         "evidence); on Catch, Welch's test across seeds, p < 0.05.",
         "",
-        "| bug | Pong: first detectors | Pong: moved | Catch: first detectors | Catch: moved |",
+        "| bug | Pong: detectors | Pong: moved | Catch: detectors | Catch: moved |",
         "|---|---|---|---|---|",
     ]
     for bug, signature in sorted(pong["bugs"].items()):
         clean = pong["clean"][" ".join(signature["context"])]
         there = catch["bugs"].get(bug)
         lines.append(
-            f"| {bug} | {first_detectors(signature)} | {outside_clean_range(signature, clean)} "
-            f"| {first_detectors(there) if there else 'not in the Catch tier'} "
+            f"| {bug} | {detectors_fired(signature)} | {outside_clean_range(signature, clean)} "
+            f"| {detectors_fired(there) if there else 'not in the Catch tier'} "
             f"| {significant_changes(there) if there else '-'} |"
         )
     write_result(out, "\n".join(lines) + "\n")
