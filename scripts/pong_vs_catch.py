@@ -82,7 +82,8 @@ def main() -> int:
         f"Command: `python scripts/pong_vs_catch.py{''.join(' ' + a for a in sys.argv[1:])}`. Pong: "
         f"`{args.pong}` ({pong['total_steps']:,} steps, one seed per bug); Catch: `{args.catch}` "
         f"({catch['total_steps']:,} steps, {len(next(iter(catch['bugs'].values()))['seeds'])} seeds per bug). "
-        "Detectors: every one that fired, by median first firing (in how many seeds, where not all). Moved: on Pong, outside the range of every clean seed "
+        "Detectors: every one that fired, by median first firing (in how many seeds, where not all). "
+        "Moved: on Pong, outside the range of every clean seed "
         f"(one bug seed: a range, not a test; with {len(next(iter(pong['clean'].values()))['seeds'])} clean seeds a "
         "further clean seed lands outside their range by chance with probability 2/(n+1), so one mark alone is weak "
         "evidence); on Catch, Welch's test across seeds, p < 0.05.",
