@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
+import runpy
 import sys
 
 import pytest
@@ -23,12 +23,14 @@ from tests.test_train import REPO
         ("detection_report.py", ["multirun/atlas/fast_evaluation"], "results/detectors/detection_fast_evaluation.md"),
     ],
 )
-def test_a_script_refuses_to_overwrite_a_committed_result_before_any_work(script, args, committed):
-    done = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / script), *args], cwd=REPO, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.strip().splitlines() == [
+def test_a_script_refuses_to_overwrite_a_committed_result_before_any_work(script, args, committed, monkeypatch, capsys):
+    # in this process (runpy), as `python scripts/NAME.py ARGS` runs it: no interpreter to start per script
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(sys, "argv", [script, *args])
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(str(REPO / "scripts" / script), run_name="__main__")
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
         f"config error: {REPO / committed} is a committed result and would be overwritten: write elsewhere with "
         f"{'report' if script == 'diagnoser_accuracy.py' else 'out'}=PATH"
     ]
