@@ -9,9 +9,13 @@ finished runs under ``runs/clean/<env>_<steps>/`` are reused). For the return an
 variance (a median over ``smooth_steps``, as the detector reads it), the envelope is the lowest
 value of any calibration run at each log point, ``bucket`` points keeping their lowest; the
 patience is ``margin`` x the longest stretch a calibration run spends below the envelope of the
-others (:mod:`rl_lab.lab.envelope`). Writes ``conf/envelopes/<env>.yaml`` (read by
-``rl_lab.instruments.detectors.BelowEnvelope``) and prints each left-out stretch. The
-false-alarm rate is measured on other seeds: ``scripts/false_alarms.py``.
+others (:mod:`rl_lab.lab.envelope`). For the return's area so far, the reference is the runs'
+median and spread at each ``bucket``-th log point, and the depth below the median that fires is
+``area_margin`` x the deepest a calibration run went below the others' median. Writes
+``conf/envelopes/<env>.yaml`` (read by ``rl_lab.instruments.detectors.BelowEnvelope`` and
+``BelowCleanArea``) and prints each left-out stretch and depth. The false-alarm rate is measured
+on other seeds: ``scripts/false_alarms.py``; the power to flag runs that learn worse:
+``scripts/learns_worse.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from rl_lab.lab.envelope import calibrate, smoothed
+from rl_lab.lab.envelope import area_so_far, calibrate, calibrate_area, smoothed
 from rl_lab.lab.runs import RunSpec, result_path, run_script, train_missing
 from rl_lab.lab.seeds import seed_set
 from rl_lab.run.config import CONFIG_DIR
@@ -30,12 +34,21 @@ from rl_lab.run.training import compose_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = {"charts/return_last100": 0, "value/explained_variance": 10_000}  # metric -> smooth_steps
+AREA_METRIC = "charts/return_last100"
 
 
 def main() -> None:
     args = OmegaConf.merge(
         OmegaConf.create(
-            {"env": "cartpole", "steps": None, "seeds": "calibration", "bucket": 5, "margin": 2.0, "out": None}
+            {
+                "env": "cartpole",
+                "steps": None,
+                "seeds": "calibration",
+                "bucket": 5,
+                "margin": 2.0,
+                "area_margin": 1.5,
+                "out": None,
+            }
         ),
         OmegaConf.from_cli(),
     )
@@ -46,7 +59,10 @@ def main() -> None:
     specs = [RunSpec((f"env={args.env}", f"seed={s}", f"total_steps={steps}"), root / f"seed{s}") for s in seeds]
     trained = train_missing(specs)
     points = [read_metrics(spec.run_dir) for spec in specs]
-    command = f"python scripts/calibrate_envelope.py env={args.env} steps={steps} margin={args.margin}"
+    command = (
+        f"python scripts/calibrate_envelope.py env={args.env} steps={steps} margin={args.margin} "
+        f"area_margin={args.area_margin}"
+    )
     metrics = {}
     for metric, smooth in METRICS.items():
         envelope = calibrate([smoothed(p, metric, smooth) for p in points], args.bucket, args.margin)
@@ -57,9 +73,11 @@ def main() -> None:
             "steps": envelope.steps,
             "low": envelope.low,
         }
+    area = calibrate_area([area_so_far(p, AREA_METRIC) for p in points], args.bucket, args.area_margin)
     written = {
         "provenance": f"{command}: clean runs on seeds {seeds} ({args.seeds}), {steps:,} steps each",
         "metrics": metrics,
+        "area": {AREA_METRIC: vars(area)},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(f"# Written by {command}; do not edit.\n" + OmegaConf.to_yaml(OmegaConf.create(written)))
@@ -70,6 +88,10 @@ def main() -> None:
             f"left-out stretches below the others' envelope {data['left_out_stretches']} steps "
             f"-> patience {data['patience_steps']:,} steps"
         )
+    print(
+        f"{AREA_METRIC} area so far: left-out depths below the others' median {area.left_out_depths} spreads "
+        f"-> fires below {area.depth:g} spreads"
+    )
     print(f"written: {out}")
 
 

@@ -13,6 +13,7 @@ from rl_lab.instruments.detectors import (
     CONSISTENCY,
     DIVERGENCE,
     LEARNING,
+    BelowCleanArea,
     BelowEnvelope,
     CriticFit,
     DetectorBank,
@@ -352,6 +353,50 @@ def test_below_envelope_flags_a_run_that_only_learns_slower(tmp_path, monkeypatc
     assert _first_firing(BelowEnvelope(envelope="toy"), slowed) == 11  # below from point 1, for 10,000 steps
     assert _first_firing(BelowEnvelope(envelope="other"), slowed) is None  # no envelope: no verdict
     assert _first_firing(BelowEnvelope(metric="value/explained_variance", envelope="toy"), slowed) is None
+
+
+def test_area_so_far_weights_each_value_by_the_steps_it_covers():
+    from rl_lab.lab.envelope import area_so_far
+
+    coarse = [{"step": s, "r": v} for s, v in [(0, 0.0), (1_000, 1.0), (3_000, 4.0)]]
+    fine = [{"step": s, "r": v} for s, v in [(0, 0.0), (1_000, 1.0), (2_000, 4.0), (3_000, 4.0)]]
+    assert area_so_far(coarse, "r")[1].tolist() == [1.0, 3.0]  # (1 x 1,000 + 4 x 2,000) / 3,000
+    assert area_so_far(fine, "r")[1][-1] == 3.0  # the same curve logged more densely: the same area
+    gap = [{"step": 0, "r": float("nan")}, {"step": 1_000}, {"step": 2_000, "r": 2.0}, {"step": 3_000, "r": 5.0}]
+    assert area_so_far(gap, "r") == ([3_000], [5.0])  # counted from its first finite value
+
+
+def test_below_clean_area_flags_a_run_that_learns_worse_far_from_random(tmp_path, monkeypatch):
+    import rl_lab.run.config
+    from rl_lab.lab.envelope import area_so_far, calibrate_area
+
+    steps = np.arange(0, 101) * 1_000
+    rng = np.random.default_rng(0)
+    clean = [np.minimum(1.0, steps / rng.uniform(30_000, 50_000)) for _ in range(20)]  # each solves by 50k
+    series = [area_so_far([{"step": s, "r": v} for s, v in zip(steps, run, strict=True)], "r") for run in clean]
+    reference = calibrate_area(series, bucket=5, margin=1.5)
+    assert max(reference.left_out_depths) * 1.5 == pytest.approx(reference.depth, abs=1e-3)
+    (tmp_path / "envelopes").mkdir()
+    written = {"area": {"charts/return_last100": vars(reference)}}
+    (tmp_path / "envelopes" / "toy.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(written)))
+    monkeypatch.setattr(rl_lab.run.config, "CONFIG_DIR", tmp_path)
+
+    def first(curve, reference="toy"):
+        detector = BelowCleanArea(reference=reference)
+        fired = [i for i, v in enumerate(curve) if detector.observe(int(steps[i]), {"charts/return_last100": v})]
+        return fired[0] if fired else None
+
+    assert all(first(run) is None for run in clean)  # the calibration runs themselves, in sample
+    assert first(np.minimum(1.0, steps / 50_000)) is None  # as slow as the slowest clean run
+    assert first(np.minimum(0.6, steps / 40_000)) is not None  # learns, far from random, to 60% of clean
+    assert first(np.minimum(0.6, steps / 40_000), reference="other") is None  # no reference: no verdict
+    detector = BelowCleanArea(reference="toy")
+    for i in range(50):
+        detector.observe(int(steps[i]), {"charts/return_last100": 0.6 * clean[0][i]})
+    resumed = BelowCleanArea(reference="toy")
+    resumed.load_state_dict(detector.state_dict())
+    point = {"charts/return_last100": 0.6}
+    assert resumed.check(50_000, point) == detector.check(50_000, point)  # a checkpoint keeps the area so far
 
 
 def test_envelope_patience_outlasts_every_left_out_calibration_run():

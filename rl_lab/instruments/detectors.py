@@ -450,9 +450,10 @@ class CriticFit(_Windowed):
         return self.verdict
 
 
-def load_envelope(env: str | None, metric: str) -> dict[str, Any] | None:
-    """The clean envelope of ``metric`` for ``env`` (``conf/envelopes/<env>.yaml``, written by
-    ``scripts/calibrate_envelope.py``), or None where none was calibrated."""
+def load_envelope(env: str | None, metric: str, section: str = "metrics") -> dict[str, Any] | None:
+    """The clean reference of ``metric`` for ``env`` in ``section`` of ``conf/envelopes/<env>.yaml``
+    (written by ``scripts/calibrate_envelope.py``: ``metrics``, the envelopes; ``area``, the
+    return's area so far), or None where none was calibrated."""
     from omegaconf import OmegaConf
 
     from rl_lab.run.config import CONFIG_DIR
@@ -460,7 +461,7 @@ def load_envelope(env: str | None, metric: str) -> dict[str, Any] | None:
     path = CONFIG_DIR / "envelopes" / f"{env}.yaml"
     if env is None or not path.exists():
         return None
-    return OmegaConf.to_container(OmegaConf.load(path))["metrics"].get(metric)
+    return OmegaConf.to_container(OmegaConf.load(path)).get(section, {}).get(metric)
 
 
 class BelowEnvelope(_Windowed):
@@ -497,6 +498,75 @@ class BelowEnvelope(_Windowed):
                 low,
                 f"{self.metric} {level:.3g} below the clean envelope {low:.3g} for {step - self.since:,} steps",
             )
+        return None
+
+
+class AreaSoFar:
+    """A metric's area so far: its mean over the agent steps since its first finite value, each log
+    point's value counted for the steps since the previous one (so the figure does not depend on
+    how densely a run logs)."""
+
+    def __init__(self):
+        self.first: int | None = None
+        self.last: int | None = None
+        self.total = 0.0
+
+    def push(self, step: int, value: float | None) -> float | None:
+        """Add one log point; the area so far, or None before a value has spanned any steps."""
+        if value is None or not math.isfinite(value):
+            return None
+        if self.first is None:
+            self.first = self.last = step
+        self.total += value * (step - self.last)
+        self.last = step
+        return self.total / (step - self.first) if step > self.first else None
+
+
+class BelowCleanArea(Detector):
+    """Learning worse than clean: the return's area so far (:class:`AreaSoFar`: how much it has
+    learned, on average, up to now) lies more than ``depth`` clean spreads below the median of the
+    clean calibration runs' areas at the same step.
+
+    The median, the spread (the interquartile range, scaled to a normal standard deviation) and
+    ``depth`` come from the clean runs on the calibration seeds (``area`` in
+    ``conf/envelopes/<env>.yaml``, ``scripts/calibrate_envelope.py``, :mod:`rl_lab.lab.envelope`):
+    ``depth`` is a margin times the deepest any calibration run went below the others' median.
+    The area integrates the whole curve, so a run that learns steadily, just less, drifts below
+    without a patience to wait out; a run far from random still shows. No reference, no verdict;
+    past the reference's last step its last level holds.
+    """
+
+    kind = LEARNING
+
+    def __init__(self, metric: str = "charts/return_last100", reference: str | None = None, name: str | None = None):
+        super().__init__(name)
+        self.metric = metric
+        found = load_envelope(reference, metric, section="area") or {
+            "steps": [],
+            "median": [],
+            "spread": [],
+            "depth": 0,
+        }
+        self.steps, self.median, self.spread = list(found["steps"]), list(found["median"]), list(found["spread"])
+        self.depth = found["depth"]
+        self.area = AreaSoFar()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "area": vars(self.area).copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        vars(self.area).update(state.get("area", {}))
+        super().load_state_dict({k: v for k, v in state.items() if k != "area"})
+
+    def check(self, step, scalars):
+        area = self.area.push(step, scalars.get(self.metric))
+        if area is None or not self.steps or step < self.steps[0]:
+            return None
+        median = float(np.interp(step, self.steps, self.median))
+        floor = median - self.depth * float(np.interp(step, self.steps, self.spread))
+        if area < floor:
+            message = f"{self.metric}'s area so far {area:.3g}: more than {self.depth:.3g} clean spreads below"
+            return area, floor, f"{message} the clean median {median:.3g}"
         return None
 
 

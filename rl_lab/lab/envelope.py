@@ -9,6 +9,11 @@ the longest stretch the left-out run spent below it. The patience is ``margin`` 
 such stretch, at least one bucket: the left-out runs play the fresh seeds, on calibration seeds
 only. ``scripts/calibrate_envelope.py`` writes the result; ``scripts/false_alarms.py`` measures it
 on the evaluation seeds.
+
+The return's area so far (for :class:`rl_lab.instruments.detectors.BelowCleanArea`) is judged
+against the calibration runs' distribution instead: at each log point their median and spread
+(:func:`area_reference`), and a depth in spreads below the median that no calibration run reaches
+against the others when left out, times ``margin`` (:func:`calibrate_area`).
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import statistics
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
-from rl_lab.instruments.detectors import _Windowed
+from rl_lab.instruments.detectors import AreaSoFar, _Windowed
 
 Series = tuple[np.ndarray, np.ndarray]  # steps, values
 
@@ -72,3 +78,50 @@ def calibrate(series: list[Series], bucket: int, margin: float) -> Envelope:
     spacing = int(steps[1] - steps[0]) if len(steps) > 1 else 0
     patience = max(spacing, math.ceil(margin * max(stretches) / 1_000) * 1_000)
     return Envelope([int(s) for s in steps], [round(float(v), 6) for v in low], patience, stretches)
+
+
+def area_so_far(points: list[dict], metric: str) -> Series:
+    """The metric's area so far at each log point, read exactly as the detector reads it."""
+    area = AreaSoFar()
+    pairs = [(p["step"], a) for p in points if (a := area.push(p["step"], p.get(metric))) is not None]
+    return np.asarray([s for s, _ in pairs]), np.asarray([a for _, a in pairs], dtype=float)
+
+
+def area_reference(series: list[Series], bucket: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At every ``bucket``-th log point all runs share: the runs' median and spread (interquartile
+    range scaled to a normal standard deviation, scipy's ``iqr(scale="normal")``; floored at 1e-6 x
+    (1 + |median|) so that identical runs do not divide by 0)."""
+    grid = np.asarray(sorted(set.intersection(*(set(steps.tolist()) for steps, _ in series))))[::bucket]
+    values = np.asarray([np.interp(grid, steps, area) for steps, area in series])
+    median = np.median(values, axis=0)
+    spread = np.maximum(stats.iqr(values, axis=0, scale="normal"), 1e-6 * (1 + np.abs(median)))
+    return grid, median, spread
+
+
+def depth_below(run: Series, reference: tuple[np.ndarray, np.ndarray, np.ndarray]) -> float:
+    """The deepest ``run`` goes below the reference's median, in spreads, from its first step on."""
+    grid, median, spread = reference
+    steps, area = run
+    judged = steps >= grid[0]
+    return float(np.max((np.interp(steps, grid, median) - area)[judged] / np.interp(steps, grid, spread)[judged]))
+
+
+@dataclass
+class AreaReference:
+    steps: list[int]
+    median: list[float]
+    spread: list[float]
+    depth: float
+    left_out_depths: list[float]  # per calibration run: its deepest below the others' median, in spreads
+
+
+def calibrate_area(series: list[Series], bucket: int, margin: float) -> AreaReference:
+    grid, median, spread = area_reference(series, bucket)
+    depths = [depth_below(run, area_reference(series[:i] + series[i + 1 :], bucket)) for i, run in enumerate(series)]
+    return AreaReference(
+        [int(s) for s in grid],
+        [round(float(v), 6) for v in median],
+        [round(float(v), 6) for v in spread],
+        round(margin * max(depths), 3),
+        [round(d, 3) for d in depths],
+    )
