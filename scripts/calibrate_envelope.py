@@ -10,8 +10,8 @@ variance (a median over ``smooth_steps``, as the detector reads it), the envelop
 value of any calibration run at each log point, ``bucket`` points keeping their lowest; the
 patience is ``margin`` x the longest stretch a calibration run spends below the envelope of the
 others (:mod:`rl_lab.lab.envelope`). For the return's area so far, the reference is the runs'
-median and spread at each ``bucket``-th log point, and the depth below the median that fires is
-``area_margin`` x the deepest a calibration run went below the others' median. Writes
+median and spread at each ``bucket``-th log point, and the depth below the median that fires there
+is ``area_margin`` x the deepest a calibration run was there below the others' median. Writes
 ``conf/envelopes/<env>.yaml`` (read by ``rl_lab.instruments.detectors.BelowEnvelope`` and
 ``BelowCleanArea``) and prints each left-out stretch and depth. The false-alarm rate is measured
 on other seeds: ``scripts/false_alarms.py``; the power to flag runs that learn worse:
@@ -90,7 +90,7 @@ def main() -> None:
         )
     print(
         f"{AREA_METRIC} area so far: left-out depths below the others' median {area.left_out_depths} spreads "
-        f"-> fires below {area.depth:g} spreads"
+        f"-> fires below {min(area.depth):g} to {max(area.depth):g} spreads"
     )
     print(f"written: {out}")
 

@@ -375,7 +375,7 @@ def test_below_clean_area_flags_a_run_that_learns_worse_far_from_random(tmp_path
     clean = [np.minimum(1.0, steps / rng.uniform(30_000, 50_000)) for _ in range(20)]  # each solves by 50k
     series = [area_so_far([{"step": s, "r": v} for s, v in zip(steps, run, strict=True)], "r") for run in clean]
     reference = calibrate_area(series, bucket=5, margin=1.5)
-    assert max(reference.left_out_depths) * 1.5 == pytest.approx(reference.depth, abs=1e-3)
+    assert max(reference.left_out_depths) * 1.5 == pytest.approx(max(reference.depth), abs=1e-2)
     (tmp_path / "envelopes").mkdir()
     written = {"area": {"charts/return_last100": vars(reference)}}
     (tmp_path / "envelopes" / "toy.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(written)))

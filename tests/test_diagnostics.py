@@ -211,6 +211,33 @@ def test_a_network_built_unlike_the_configured_factory_fires_at_the_first_log_po
     assert gap == 1.0 if bug == "other_architecture" else gap > 0.5
 
 
+WRONG_OBSERVATION_ONCE = (
+    '"""Story: test-only. Seam: next_observation. Dose: the call that goes wrong. Symptoms: next_obs_gap."""\n'
+    "import dataclasses\nSEAM = 'next_observation'\nDOSE = 1\nSYMPTOM = 'next_obs_gap'\n"
+    "def inject(seams, dose):\n"
+    "    calls = [0]\n"
+    "    def next_observation(obs, step):\n"
+    "        calls[0] += 1\n"
+    "        return seams.next_observation(obs, step) + (1.0 if calls[0] == dose else 0.0)\n"
+    "    return dataclasses.replace(seams, next_observation=next_observation)\n"
+)
+
+
+@pytest.mark.parametrize("call", [12, 15])  # inside the third rollout; its last step (the next rollout acts on it)
+def test_the_data_path_of_a_rollout_between_log_points_is_checked(tmp_path, call):
+    # CartPole: 5 steps a rollout, log points every 10 rollouts; one wrong observation in rollout 3
+    (tmp_path / "user_bugs").mkdir()
+    (tmp_path / "user_bugs" / "wrong_observation_once.py").write_text(WRONG_OBSERVATION_ONCE)
+    bugs.load([tmp_path / "user_bugs"])
+    dose = f"bug.wrong_observation_once.dose={call}"
+    summary = train(
+        settings_for("bug=wrong_observation_once", dose, "total_steps=800", "log_interval=400"), tmp_path / "r"
+    )
+    assert summary["detectors"] == {"next_observation_consistency": 400}, summary
+    gaps = [p["data/next_obs_gap"] for p in read_metrics(tmp_path / "r")]
+    assert gaps == [1 / 5, 0.0]  # every env at one step of the rollout's five; the next log point clean
+
+
 def test_clean_runs_with_time_limit_ends_keep_every_data_path_gap_at_zero(tmp_path):
     """The record check recomputes V(final observation) of every time-limit end: exactly the loop's."""
     summary = train(settings_for("env.max_episode_steps=10", "total_steps=4000", "log_interval=400"), tmp_path)

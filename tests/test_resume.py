@@ -38,7 +38,9 @@ def _numbers(run_dir: Path) -> list[dict]:
     return [{k: v for k, v in p.items() if k != "charts/sps"} for p in read_metrics(run_dir)]
 
 
-@pytest.mark.parametrize("bug", ["off_by_one_frames", "shuffled_labels", "reward_one_step_late", "greedy_acting"])
+@pytest.mark.parametrize(
+    "bug", ["off_by_one_frames", "shuffled_labels", "reward_one_step_late", "greedy_acting", "obs_not_reset"]
+)
 def test_a_resumed_buggy_run_equals_the_uninterrupted_one(tmp_path, bug):
     common = (f"bug={bug}", "log_interval=400", "seed=5")
     _start(tmp_path / "whole", *common, "total_steps=4000")

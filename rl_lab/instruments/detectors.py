@@ -524,13 +524,14 @@ class AreaSoFar:
 
 class BelowCleanArea(Detector):
     """Learning worse than clean: the return's area so far (:class:`AreaSoFar`: how much it has
-    learned, on average, up to now) lies more than ``depth`` clean spreads below the median of the
+    learned, on average, up to now) lies more than a depth of clean spreads below the median of the
     clean calibration runs' areas at the same step.
 
     The median, the spread (the interquartile range, scaled to a normal standard deviation) and
     ``depth`` come from the clean runs on the calibration seeds (``area`` in
     ``conf/envelopes/<env>.yaml``, ``scripts/calibrate_envelope.py``, :mod:`rl_lab.lab.envelope`):
-    ``depth`` is a margin times the deepest any calibration run went below the others' median.
+    the depth at each step is a margin times the deepest any calibration run was there against the
+    others' median.
     The area integrates the whole curve, so a run that learns steadily, just less, drifts below
     without a patience to wait out; a run far from random still shows. No reference, no verdict;
     past the reference's last step its last level holds.
@@ -545,10 +546,10 @@ class BelowCleanArea(Detector):
             "steps": [],
             "median": [],
             "spread": [],
-            "depth": 0,
+            "depth": [],
         }
         self.steps, self.median, self.spread = list(found["steps"]), list(found["median"]), list(found["spread"])
-        self.depth = found["depth"]
+        self.depth = list(found["depth"])
         self.area = AreaSoFar()
 
     def state_dict(self) -> dict[str, Any]:
@@ -563,9 +564,10 @@ class BelowCleanArea(Detector):
         if area is None or not self.steps or step < self.steps[0]:
             return None
         median = float(np.interp(step, self.steps, self.median))
-        floor = median - self.depth * float(np.interp(step, self.steps, self.spread))
+        depth = float(np.interp(step, self.steps, self.depth))
+        floor = median - depth * float(np.interp(step, self.steps, self.spread))
         if area < floor:
-            message = f"{self.metric}'s area so far {area:.3g}: more than {self.depth:.3g} clean spreads below"
+            message = f"{self.metric}'s area so far {area:.3g}: more than {depth:.3g} clean spreads below"
             return area, floor, f"{message} the clean median {median:.3g}"
         return None
 

@@ -53,7 +53,10 @@ Groups (TensorBoard tags and ``metrics.jsonl`` keys):
                   is recomputed only for models without dropout, as ``act_train_kl``);
                   ``next_obs_gap``, the share of steps whose action was chosen from another
                   observation than the one the env had just returned (after an episode end:
-                  the next episode's first)
+                  the next episode's first), across rollout boundaries too. Both are checked on
+                  every rollout (:meth:`Diagnostics.watch`; the value recomputation only at log
+                  points, where the acting parameters are kept) and logged as their largest
+                  since the last log point: an episode end between two log points is checked
 ``value/``        explained variance; mean/std/min/max of values, returns, advantages;
                   ``loss_gap``, a consistency check that is 0 in a correct agent: the loss's
                   value term against the mean squared error of the same values and returns,
@@ -148,6 +151,9 @@ def _stats(prefix: str, x: torch.Tensor) -> dict[str, float]:
     }
 
 
+WATCHED = {"data/record_gap": 0.0, "data/next_obs_gap": 0.0}
+
+
 class Diagnostics:
     """Computes the panel for one model; ``arm`` before an update that will be logged."""
 
@@ -180,6 +186,8 @@ class Diagnostics:
         self.activations: dict[str, float] = {}
         self.params_before: list[torch.Tensor] | None = None
         self.gradient_sq = {"stale": 0.0, "fresh": 0.0}
+        self.watched = dict(WATCHED)  # the data path's gaps since the last log point (watch)
+        self.last_returned: np.ndarray | None = None  # the observation the last rollout's last step returned
         for name, module in model.named_modules():
             if isinstance(module, nn.ReLU | nn.Tanh):
                 module.register_forward_hook(self._activation_hook(name))
@@ -209,6 +217,38 @@ class Diagnostics:
             self.gradient_sq["fresh"] += grad.detach().float().pow(2).sum().item()
 
         return hook
+
+    def watch(self, rollout: Rollout) -> None:
+        """After every rollout: the data path's checks that need no network (rewards and ends as
+        the env returned them, no bootstrap but at a time-limit end, each action chosen from the
+        observation the env returned last), kept as their largest until the next log point."""
+        record_gap = 0.0
+        for t, step in enumerate(rollout.env_steps):
+            cut = np.logical_and(step.truncated, np.logical_not(step.terminated))
+            for recorded, returned in (
+                (rollout.rewards[t], step.reward),
+                (rollout.terminated[t], step.terminated),
+                (rollout.truncated[t], step.truncated),
+                (rollout.truncation_values[t][torch.from_numpy(~cut)], 0.0),
+            ):
+                gap = (recorded - torch.as_tensor(returned, dtype=torch.float32)).abs()
+                record_gap = max(record_gap, gap.max().item() if gap.numel() else 0.0)
+        returned = [self.last_returned] + [step.obs for step in rollout.env_steps[:-1]]
+        pairs = [(a, r) for a, r in zip(rollout.observations, returned, strict=True) if r is not None]
+        moved = sum(int(np.any(a.reshape(len(a), -1) != r.reshape(len(r), -1), axis=1).sum()) for a, r in pairs)
+        self.last_returned = rollout.env_steps[-1].obs
+        next_obs_gap = moved / max(sum(len(a) for a, _ in pairs), 1)
+        self.watched["data/record_gap"] = max(self.watched["data/record_gap"], record_gap)
+        self.watched["data/next_obs_gap"] = max(self.watched["data/next_obs_gap"], next_obs_gap)
+
+    def state_dict(self) -> dict[str, Any]:
+        """What :meth:`watch` kept between log points, for a checkpoint: a resumed run logs the same."""
+        last = None if self.last_returned is None else torch.from_numpy(np.array(self.last_returned))
+        return {"watched": dict(self.watched), "last_returned": last}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        last = state["last_returned"]
+        self.watched, self.last_returned = dict(state["watched"]), None if last is None else last.numpy()
 
     def arm(self) -> None:
         """Record activations from the next forward passes and remember the parameters."""
@@ -270,33 +310,24 @@ class Diagnostics:
         }
 
     def _data_path_checks(self, rollout: Rollout) -> dict[str, float]:
-        """What the rollout holds against what the env returned (see the module doc, ``data/``)."""
+        """What the rollout holds against what the env returned (see the module doc, ``data/``):
+        the preprocessing and the time-limit bootstraps' values of this rollout, and the gaps
+        :meth:`watch` found since the last log point."""
         device = rollout.obs.device
         observations = np.stack(rollout.observations)
         clean_input = seams.preprocess(observations.reshape(-1, *observations.shape[2:]))
         out = {"inputs/preprocess_gap": (rollout.obs.flatten(0, 1) - clean_input.to(device)).abs().max().item()}
         before = {name: p for (name, _), p in zip(self.named_parameters, self.params_before, strict=True)}
-        record_gap, moved, steps = 0.0, 0, 0
+        bootstrap_gap = 0.0
         for t, step in enumerate(rollout.env_steps):
-            expected = seams.record_transition(step, lambda obs: self._acting_values(obs, before))
-            for recorded, returned in (
-                (rollout.rewards[t], expected.reward),
-                (rollout.terminated[t], expected.terminated),
-                (rollout.truncated[t], expected.truncated),
-            ):
-                record_gap = max(record_gap, (recorded - returned).abs().max().item())
-            bootstrap, reference = rollout.truncation_values[t], expected.truncation_value
-            if self.mode_dependent:  # dropout: no value to recompute; check the zeros where nothing is cut
-                kept = torch.from_numpy(~np.logical_and(step.truncated, np.logical_not(step.terminated)))
-                bootstrap, reference = bootstrap[kept], reference[kept]
-            gap = (bootstrap - reference).abs() / (1.0 + reference.abs())
-            record_gap = max(record_gap, gap.max().item() if gap.numel() else 0.0)
-            if t + 1 < len(rollout.env_steps):
-                acted, returned = rollout.observations[t + 1], step.obs
-                moved += int(np.any(acted.reshape(len(acted), -1) != returned.reshape(len(returned), -1), axis=1).sum())
-                steps += len(acted)
-        out["data/record_gap"] = record_gap
-        out["data/next_obs_gap"] = moved / max(steps, 1)
+            cut = np.flatnonzero(np.logical_and(step.truncated, np.logical_not(step.terminated)))
+            if cut.size and not self.mode_dependent:  # dropout: no value to recompute (watch checks the zeros)
+                reference = seams.record_transition(step, lambda obs: self._acting_values(obs, before))
+                gap = (rollout.truncation_values[t][cut] - reference.truncation_value[cut]).abs()
+                bootstrap_gap = max(bootstrap_gap, (gap / (1.0 + reference.truncation_value[cut].abs())).max().item())
+        out["data/record_gap"] = max(self.watched["data/record_gap"], bootstrap_gap)
+        out["data/next_obs_gap"] = self.watched["data/next_obs_gap"]
+        self.watched = dict(WATCHED)
         return out
 
     def _acting_values(self, obs: np.ndarray, parameters: dict[str, torch.Tensor]) -> torch.Tensor:

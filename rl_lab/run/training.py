@@ -117,6 +117,8 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
             torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
         load_seam_states(agent.seams, ckpt.get("seam_states", {}))  # a checkpoint older than seam states holds none
         detectors.load_state_dict(ckpt["detectors"])
+        if diagnostics is not None and "diagnostics" in ckpt:  # a checkpoint older than the watch holds none
+            diagnostics.load_state_dict(ckpt["diagnostics"])
         agent.obs = ckpt["obs"].numpy()
         agent.episodes.returns = ckpt["ep_returns"].numpy()
         agent.episodes.lengths = ckpt["ep_lengths"].numpy()
@@ -172,6 +174,7 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
                 "env_state": env_state(envs),
                 "log": log.state_dict(),
                 "detectors": detectors.state_dict(),
+                **({"diagnostics": diagnostics.state_dict()} if diagnostics is not None else {}),
             },
         )
 
@@ -187,6 +190,8 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
             if log_now and diagnostics is not None:
                 diagnostics.arm()
             rollout = agent.collect_rollout()
+            if diagnostics is not None:
+                diagnostics.watch(rollout)  # the data path of every rollout, not only of logged ones
             stats = agent.update(rollout)
             step, n_updates = next_step, n_updates + 1
             log.add_episodes(agent.episodes.drain())
