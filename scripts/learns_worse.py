@@ -78,7 +78,11 @@ def main() -> None:
         ]
         for name, overrides in series(args.env, settings.agent.lr).items()
     }
-    everything = [spec for specs in (*clean.values(), *bugs.values()) for spec in specs]
+    everything = [
+        spec
+        for specs in (clean["calibration"], *bugs.values(), clean["evaluation"], clean["holdout"])
+        for spec in specs
+    ]
     trained = train_missing(everything)
 
     def events(spec: RunSpec) -> dict[str, int]:
