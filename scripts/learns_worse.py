@@ -23,6 +23,7 @@ flagged, in the median by 60% of the budget.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -73,7 +74,7 @@ def main() -> None:
     }
     bugs = {
         name: [
-            RunSpec((*base, *overrides, f"seed={s}"), bug_root / name.replace(" ", "_") / f"seed{s}")
+            RunSpec((*base, *overrides, f"seed={s}"), bug_root / re.sub(r"[^\w.]+", "_", name) / f"seed{s}")
             for s in seed_set("evaluation_bugs")
         ]
         for name, overrides in series(args.env, settings.agent.lr).items()
