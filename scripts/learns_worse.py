@@ -1,16 +1,16 @@
 """The "learns worse than clean" detector (``learns_worse``): its false alarms on fresh clean seeds
 and its power on runs that learn, only worse, at full length.
 
-    python scripts/learns_worse.py env=cartpole                # 18 bug runs x 500k steps, ~25 min on 2 cores
-    python scripts/learns_worse.py env=catch steps=100000      # 15 bug runs, ~7 min
+    python scripts/learns_worse.py env=cartpole                # 24 bug runs x 500k steps, ~30 min on 2 cores
+    python scripts/learns_worse.py env=catch steps=100000      # 21 bug runs, ~8 min
 
 Clean runs: the ``evaluation`` and ``holdout`` seeds (none set the detector's reference, which
 comes from the ``calibration`` seeds: ``scripts/calibrate_envelope.py``), shared with
 ``scripts/false_alarms.py`` under ``runs/clean/<env>_<steps>/``. Runs that learn worse: dose
 series of faults that slow learning without stopping it, each on the ``evaluation_bugs`` seeds
-under ``runs/learns_worse/<env>_<steps>/``: ``shuffled_labels`` at low doses, a learning rate 3x
-and 10x below the configured one (a config error, no zoo bug: nothing but the return can show
-it), and on CartPole ``off_by_one_frames``. Finished runs are reused; every run is replayed
+under ``runs/learns_worse/<env>_<steps>/``: ``shuffled_labels`` at doses 0.1 to 0.75, a learning
+rate 3x, 10x and 30x below the configured one (a config error, no zoo bug: nothing but the return
+can show it), and on CartPole ``off_by_one_frames``. Finished runs are reused; every run is replayed
 through today's detectors (``rl_lab.instruments.detectors.replay``).
 
 Writes ``results/detectors/learns_worse_<env>.md``: the clean runs it fired on (with the
@@ -28,6 +28,7 @@ import statistics
 import sys
 from pathlib import Path
 
+import numpy as np
 from omegaconf import OmegaConf
 
 from rl_lab.instruments.detectors import replay
@@ -40,8 +41,8 @@ from rl_lab.run.training import build_detectors, compose_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DETECTOR = "learns_worse"
-SHUFFLED_DOSES = (0.1, 0.25, 0.5)
-LR_DIVISORS = (3, 10)
+SHUFFLED_DOSES = (0.1, 0.25, 0.5, 0.75)
+LR_DIVISORS = (3, 10, 30)  # 3x and 10x too low, and one stronger: most 3x and 10x runs still learn to clean's level
 GOAL_RETURN, GOAL_LATENCY = 0.6, 0.6  # flag every run below 60% of the clean median, by 60% of the budget
 
 
@@ -137,7 +138,12 @@ def main() -> None:
     lines += ["", f"Runs in the goal flagged: **{rate_with_ci(len(latencies), goal_runs)}**."]
     if latencies:
         mid, low, high = median_with_interval(latencies)
-        lines.append(f"Median latency of those flagged: **{mid:.0%} of the budget** (95% CI {low:.0%} to {high:.0%}).")
+        interval = (
+            f" (95% CI {low:.0%} to {high:.0%})"
+            if np.isfinite([low, high]).all()
+            else " (too few runs for an interval)"
+        )
+        lines.append(f"Median latency of those flagged: **{mid:.0%} of the budget**{interval}.")
     lines.append("Missed: " + (", ".join(missed) if missed else "none") + ".")
     write_result(out, "\n".join(lines) + "\n")
 
