@@ -53,7 +53,8 @@ def main() -> None:
         OmegaConf.from_cli(),
     )
     out = result_path(CONFIG_DIR / "envelopes" / f"{args.env}.yaml", args.out)
-    steps = args.steps or compose_settings([f"env={args.env}"]).total_steps
+    settings = compose_settings([f"env={args.env}"])
+    steps = args.steps or settings.total_steps
     seeds = seed_set(args.seeds)
     root = ROOT / "runs" / "clean" / f"{args.env}_{steps}"
     specs = [RunSpec((f"env={args.env}", f"seed={s}", f"total_steps={steps}"), root / f"seed{s}") for s in seeds]
@@ -73,7 +74,8 @@ def main() -> None:
             "steps": envelope.steps,
             "low": envelope.low,
         }
-    area = calibrate_area([area_so_far(p, AREA_METRIC) for p in points], args.bucket, args.area_margin)
+    area_series = [area_so_far(p, AREA_METRIC) for p in points]
+    area = calibrate_area(area_series, args.bucket, args.area_margin, settings.env.get("max_episode_steps"))
     written = {
         "provenance": f"{command}: clean runs on seeds {seeds} ({args.seeds}), {steps:,} steps each",
         "metrics": metrics,

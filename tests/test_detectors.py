@@ -390,6 +390,8 @@ def test_below_clean_area_flags_a_run_that_learns_worse_far_from_random(tmp_path
     assert first(np.minimum(1.0, steps / 50_000)) is None  # as slow as the slowest clean run
     assert first(np.minimum(0.6, steps / 40_000)) is not None  # learns, far from random, to 60% of clean
     assert first(np.minimum(0.6, steps / 40_000), reference="other") is None  # no reference: no verdict
+    shorter = BelowCleanArea(reference="toy", time_limit=10)  # another time limit than the calibration's
+    assert all(shorter.observe(int(s), {"charts/return_last100": 0.0}) is None for s in steps)
     detector = BelowCleanArea(reference="toy")
     for i in range(50):
         detector.observe(int(steps[i]), {"charts/return_last100": 0.6 * clean[0][i]})

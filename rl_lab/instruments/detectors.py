@@ -534,20 +534,25 @@ class BelowCleanArea(Detector):
     others' median.
     The area integrates the whole curve, so a run that learns steadily, just less, drifts below
     without a patience to wait out; a run far from random still shows. No reference, no verdict;
-    past the reference's last step its last level holds.
+    none either for a run whose env has another time limit (``time_limit``, the env's
+    ``max_episode_steps``) than the calibration runs': its returns are on another scale. Past the
+    reference's last step its last level holds.
     """
 
     kind = LEARNING
 
-    def __init__(self, metric: str = "charts/return_last100", reference: str | None = None, name: str | None = None):
+    def __init__(
+        self,
+        metric: str = "charts/return_last100",
+        reference: str | None = None,
+        time_limit: int | None = None,
+        name: str | None = None,
+    ):
         super().__init__(name)
         self.metric = metric
-        found = load_envelope(reference, metric, section="area") or {
-            "steps": [],
-            "median": [],
-            "spread": [],
-            "depth": [],
-        }
+        found = load_envelope(reference, metric, section="area")
+        if found is None or found.get("time_limit") != time_limit:
+            found = {"steps": [], "median": [], "spread": [], "depth": []}
         self.steps, self.median, self.spread = list(found["steps"]), list(found["median"]), list(found["spread"])
         self.depth = list(found["depth"])
         self.area = AreaSoFar()

@@ -114,9 +114,10 @@ class AreaReference:
     spread: list[float]
     depth: list[float]  # at each step: margin x the deepest any left-out calibration run was there, in spreads
     left_out_depths: list[float]  # per calibration run: its deepest below the others' median at any step
+    time_limit: int | None = None  # the env's max_episode_steps in the calibration runs (None: the env's own)
 
 
-def calibrate_area(series: list[Series], bucket: int, margin: float) -> AreaReference:
+def calibrate_area(series: list[Series], bucket: int, margin: float, time_limit: int | None = None) -> AreaReference:
     """The reference kept at every ``bucket``-th shared log point; each one's depth covers the
     deepest left-out run at any point of its bucket."""
     grid, median, spread = area_reference(series)
@@ -130,4 +131,5 @@ def calibrate_area(series: list[Series], bucket: int, margin: float) -> AreaRefe
         [round(float(v), 6) for v in spread[::bucket]],
         [round(float(v), 3) for v in margin * deepest],
         [round(float(d), 3) for d in depths.max(axis=1)],
+        time_limit,
     )
