@@ -14,6 +14,7 @@ from tests.test_train import REPO
     ("script", "args", "committed"),
     [
         ("false_alarms.py", ["env=cartpole"], "results/detectors/false_alarms_cartpole_evaluation.md"),
+        ("learns_worse.py", ["env=catch"], "results/detectors/learns_worse_catch.md"),
         ("calibrate_envelope.py", ["env=catch"], "conf/envelopes/catch.yaml"),
         ("calibrate_detectors.py", [], "results/detectors/clean_cartpole_calibration.txt"),
         ("bug_signatures.py", [], "results/zoo/cartpole_signatures.md"),
