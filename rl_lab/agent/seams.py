@@ -59,6 +59,11 @@ class EnvStep:
     truncated: np.ndarray
     info: dict[str, Any]
 
+    @property
+    def time_limit_ends(self) -> np.ndarray:
+        """Where a time limit cut an episode that did not terminate: the ends bootstrapped with V(final obs)."""
+        return np.logical_and(self.truncated, np.logical_not(self.terminated))
+
 
 @dataclass
 class Transition:
@@ -76,7 +81,7 @@ def record_transition(step: EnvStep, value_of: Callable[[np.ndarray], torch.Tens
     update adds to the reward as ``gamma * V`` (SB3's bootstrap of timeouts). ``value_of`` is the
     acting critic."""
     truncation_value = torch.zeros(len(step.reward))
-    cut = np.flatnonzero(np.logical_and(step.truncated, np.logical_not(step.terminated)))
+    cut = np.flatnonzero(step.time_limit_ends)
     if cut.size:
         final_obs = np.stack([step.info["final_obs"][i] for i in cut])
         truncation_value[cut] = value_of(final_obs).cpu()

@@ -224,7 +224,7 @@ class Diagnostics:
         observation the env returned last), kept as their largest until the next log point."""
         record_gap = 0.0
         for t, step in enumerate(rollout.env_steps):
-            cut = np.logical_and(step.truncated, np.logical_not(step.terminated))
+            cut = step.time_limit_ends
             for recorded, returned in (
                 (rollout.rewards[t], step.reward),
                 (rollout.terminated[t], step.terminated),
@@ -320,7 +320,7 @@ class Diagnostics:
         before = {name: p for (name, _), p in zip(self.named_parameters, self.params_before, strict=True)}
         bootstrap_gap = 0.0
         for t, step in enumerate(rollout.env_steps):
-            cut = np.flatnonzero(np.logical_and(step.truncated, np.logical_not(step.terminated)))
+            cut = np.flatnonzero(step.time_limit_ends)
             if cut.size and not self.mode_dependent:  # dropout: no value to recompute (watch checks the zeros)
                 reference = seams.record_transition(step, lambda obs: self._acting_values(obs, before))
                 gap = (rollout.truncation_values[t][cut] - reference.truncation_value[cut]).abs()
