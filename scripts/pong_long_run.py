@@ -1,20 +1,27 @@
 """The long Pong runs, as one resumable command: start one, or continue it, for a wall-clock budget.
 
     python scripts/pong_long_run.py minutes=60                          # the clean run: start or continue
+    python scripts/pong_long_run.py run=clean_seed1 minutes=60          # the second clean seed
     python scripts/pong_long_run.py run=off_by_one_frames minutes=60    # Elhage's bug (k = 1), same seed
     python scripts/pong_long_run.py minutes=600 device=cuda             # on a GPU machine
     python scripts/pong_long_run.py minutes=0                           # only evaluate and write the results again
 
-Runs (``run=``), both ``env=pong seed=0`` with the zoo's Atari hyperparameters and a 10M-step budget:
+Runs (``run=``), ``env=pong`` with the zoo's Atari hyperparameters and a 10M-step budget:
 
 ``clean``              ``runs/pong_long``; writes ``results/known_result/pong/long_run.{md,csv,png}``,
                        the trained agent (``agent/``: config.yaml and weights.pt, loadable with
                        ``python -m rl_lab.evaluate results/known_result/pong/agent``), its
                        evaluation (``agent/eval.json``) and a clip of it playing (``agent_playing.gif``).
+                       ``seed=0``.
+``clean_seed1``        ``runs/pong_long_seed1``, ``seed=1``, trained with today's panel (every exact
+                       check); writes ``results/known_result/pong/long_run_seed1.{md,csv,png}``: its
+                       curve beside seed 0's, the largest value of each exact check against its
+                       threshold, every detector event, and, once it reaches its budget, the same
+                       64-episode evaluation as seed 0's (its agent in ``agent_seed1/``).
 ``off_by_one_frames``  ``runs/pong_off_by_one``, ``bug=off_by_one_frames``; writes
                        ``results/known_result/pong/off_by_one.{md,csv,png}``: its curve against the
                        clean run's, every detector's first firing, its divergence step, and the first
-                       step at which its return is significantly below the clean run's.
+                       step at which its return is significantly below the clean run's. ``seed=0``.
 
 A run's state travels between machines and sessions as one file (``<run dir name>_state.tar.gz``
 in ``results/known_result/pong/``, ``long_run_state.tar.gz`` for the clean run: the run
@@ -43,9 +50,11 @@ import torch
 from omegaconf import OmegaConf
 from scipy import stats
 
+from rl_lab.instruments.detectors import CONSISTENCY, RangeCheck
 from rl_lab.run.checkpoint import checkpoint_path, export_weights
 from rl_lab.run.evaluation import evaluate, record
 from rl_lab.run.runlog import FINAL_RETURN_WINDOW, read_events, read_metrics
+from rl_lab.run.training import build_detectors, compose_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "known_result" / "pong"
@@ -60,10 +69,12 @@ class LongRun:
     run_dir: str
     state: str
     overrides: tuple[str, ...]
+    seed: int = 0
 
 
 RUNS = {
     "clean": LongRun("runs/pong_long", "long_run_state.tar.gz", ()),
+    "clean_seed1": LongRun("runs/pong_long_seed1", "long_run_seed1_state.tar.gz", (), seed=1),
     "off_by_one_frames": LongRun("runs/pong_off_by_one", "off_by_one_state.tar.gz", ("bug=off_by_one_frames",)),
 }
 
@@ -72,7 +83,7 @@ def train_for(run: LongRun, run_dir: Path, minutes: float, device: str) -> None:
     if checkpoint_path(run_dir).exists():
         command = ["-m", "rl_lab.train", f"resume={run_dir}", "progress=false"]
     else:
-        command = ["-m", "rl_lab.train", "env=pong", "seed=0", f"device={device}", "progress=false"]
+        command = ["-m", "rl_lab.train", "env=pong", f"seed={run.seed}", f"device={device}", "progress=false"]
         command += [*run.overrides, f"hydra.run.dir={run_dir}"]
     process = subprocess.Popen([sys.executable, *command], cwd=ROOT)
     try:
@@ -163,6 +174,76 @@ def report_clean(run_dir: Path, episodes: int, device: str) -> list[str]:
         f"(in the clip the agent won {clip['won']} points and lost {clip['lost']}).",
         "",
         "Curve: `long_run.csv`, `long_run.png` (the references drawn as points).",
+    ]
+
+
+def report_second_seed(run_dir: Path, clean_dir: Path, episodes: int, device: str) -> list[str]:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    points, first = curve(run_dir), curve(clean_dir)
+    write_curve_csv(OUT / "long_run_seed1.csv", {"seed0": first, "seed1": points})
+    _plot({"seed 0": first, "seed 1": points}, OUT / "long_run_seed1.png", "two clean seeds")
+    first_at = dict(first)
+    reached = points[-1][0] if points else 0
+    finished = summary["status"] == "finished"
+    if finished:
+        agent_dir = OUT / "agent_seed1"
+        export_weights(run_dir, agent_dir)
+        mine, theirs = evaluate(agent_dir, episodes), json.loads((OUT / "agent" / "eval.json").read_text())
+        evaluation = (
+            f"Evaluation of the final weights (`agent_seed1/`), {episodes} whole episodes per mode, seed 10000: "
+            f"**stochastic {mine['stochastic']['mean']:.2f} +- {mine['stochastic']['std']:.2f}**, deterministic "
+            f"{mine['deterministic']['mean']:.2f} +- {mine['deterministic']['std']:.2f}; seed 0, the same evaluation: "
+            f"stochastic {theirs['stochastic']['mean']:.2f} +- {theirs['stochastic']['std']:.2f}, deterministic "
+            f"{theirs['deterministic']['mean']:.2f} +- {theirs['deterministic']['std']:.2f}."
+        )
+    else:
+        evaluation = f"Evaluated ({episodes} episodes per mode, as seed 0) once it reaches its budget."
+    return [
+        "# The second clean Pong seed (`env=pong seed=1`), beside the first",
+        "",
+        "Command: `python scripts/pong_long_run.py run=clean_seed1 minutes=...` "
+        "(resumable; run directory `runs/pong_long_seed1`)",
+        "",
+        horizon_line(summary) + f" Device `{device}`.",
+        "",
+        f"Training return (mean of the last 100 episodes) at {reached:,} steps: {summary['final_return']:.2f} "
+        f"(best {summary['best_return']:.2f}); seed 0 at the same step: "
+        f"{first_at.get(reached, float('nan')):.2f}.",
+        "Training return first at or above: "
+        + ", ".join(
+            f"{level:+d} at {_first_at(points, level)} (seed 0: {_first_at(first, level)})"
+            for level in (-19, -15, 0, 10, 18)
+        )
+        + ".",
+        evaluation,
+        "",
+        f"Detector events, today's panel as trained: {_events_line(run_dir)}.",
+        "",
+        *exact_check_lines(run_dir),
+        "",
+        "Curve: `long_run_seed1.csv`, `long_run_seed1.png` (both seeds, the references drawn as points).",
+    ]
+
+
+def exact_check_lines(run_dir: Path) -> list[str]:
+    """Each exact check's largest value over the run's log points, against the threshold it fires above."""
+    logged = read_metrics(run_dir)
+    rows = []
+    for name, detector in build_detectors(compose_settings(["env=pong"]).diagnostics).detectors.items():
+        if detector.kind != CONSISTENCY or not isinstance(detector, RangeCheck):
+            continue
+        values = [p[detector.metric] for p in logged if detector.metric in p]
+        largest = f"{max(values):.3g}" if values else "-"
+        rows.append(
+            f"| `{name}` | `{detector.metric}` | {len(values):,}/{len(logged):,} | {largest} | {detector.high:g} |"
+        )
+    return [
+        "Each exact check over the run: its series' largest value and the threshold it fires above "
+        "(`conf/diagnostics/default.yaml`).",
+        "",
+        "| check | series | log points with it | largest | fires above |",
+        "|---|---|---|---|---|",
+        *rows,
     ]
 
 
@@ -288,7 +369,10 @@ def main() -> None:
         clean_dir = ROOT / RUNS["clean"].run_dir
         if not checkpoint_path(clean_dir).exists():
             unpack(OUT / RUNS["clean"].state, clean_dir)
-        lines, name = report_off_by_one(run_dir, clean_dir), "off_by_one.md"
+        if args.run == "clean_seed1":
+            lines, name = report_second_seed(run_dir, clean_dir, args.episodes, args.device), "long_run_seed1.md"
+        else:
+            lines, name = report_off_by_one(run_dir, clean_dir), "off_by_one.md"
     (OUT / name).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
