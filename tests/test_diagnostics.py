@@ -115,6 +115,25 @@ def test_consistency_check_catches_its_bug_at_the_first_log_point(tmp_path, bug,
     assert summary["detectors"][detector] == 400
 
 
+# At the first update the policy is near uniform (logits ~0.01), where these bugs compute nearly the
+# clean numbers: gaps of 5e-6 to 1e-4 on CartPole seed 0 and Catch seed 0 (1e-4 thresholds missed them).
+@pytest.mark.parametrize(
+    ("bug", "env", "detector"),
+    [
+        ("probs_as_logits", "cartpole", "log_prob_consistency"),
+        ("wrong_gather_dim", "cartpole", "log_prob_consistency"),
+        ("numerical_overflow", "cartpole", "entropy_consistency"),
+        ("numerical_overflow", "catch", "entropy_consistency"),
+    ],
+)
+def test_a_loss_term_bug_fires_at_the_first_update_of_a_near_uniform_policy(tmp_path, bug, env, detector):
+    settings = settings_for(f"env={env}", f"bug={bug}", "total_steps=80", "log_every_update_until=80")
+    summary = train(settings, tmp_path)
+    first = read_metrics(tmp_path)[0]
+    assert first["policy/entropy_normalized"] > 0.999, first  # near uniform
+    assert summary["detectors"][detector] == first["step"], summary
+
+
 # Bugs the zoo does not have, at seams whose checks follow from A2C's definition (test-only plug-ins).
 SEAM_BUGS = {
     "unclipped_step": (  # the optimizer steps on the raw gradient: clip_grad_norm_ forgotten
