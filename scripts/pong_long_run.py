@@ -4,7 +4,7 @@
     python scripts/pong_long_run.py run=clean_seed1 minutes=60          # the second clean seed
     python scripts/pong_long_run.py run=off_by_one_frames minutes=60    # Elhage's bug (k = 1), same seed
     python scripts/pong_long_run.py minutes=600 device=cuda             # on a GPU machine
-    python scripts/pong_long_run.py minutes=0                           # only evaluate and write the results again
+    python scripts/pong_long_run.py run=clean_seed1 minutes=0           # only write its results (none committed yet)
 
 Runs (``run=``), ``env=pong`` with the zoo's Atari hyperparameters and a 10M-step budget:
 
@@ -30,7 +30,8 @@ the run directory holds no checkpoint, and written again after every training se
 
 Trains with ``python -m rl_lab.train``; if the run directory holds a checkpoint it resumes from
 it. After ``minutes`` it interrupts the run (SIGTERM: the run writes its checkpoint and summary)
-and writes the results for the horizon actually reached.
+and writes the results for the horizon actually reached. A call that trains nothing (``minutes=0``,
+or a finished run) is refused when the run's results are committed: it would only write them again.
 """
 
 from __future__ import annotations
@@ -51,8 +52,11 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from rl_lab.instruments.detectors import CONSISTENCY, RangeCheck
+from rl_lab.lab.runs import run_script
 from rl_lab.run.checkpoint import checkpoint_path, export_weights
+from rl_lab.run.config import ConfigError
 from rl_lab.run.evaluation import evaluate, record
+from rl_lab.run.outputs import is_committed
 from rl_lab.run.runlog import FINAL_RETURN_WINDOW, read_events, read_metrics
 from rl_lab.run.training import build_detectors, compose_settings
 
@@ -68,14 +72,17 @@ ALPHA = 0.01  # one-sided Welch test of the last 100 episodes, bug against clean
 class LongRun:
     run_dir: str
     state: str
-    overrides: tuple[str, ...]
+    report: str
+    overrides: tuple[str, ...] = ()
     seed: int = 0
 
 
 RUNS = {
-    "clean": LongRun("runs/pong_long", "long_run_state.tar.gz", ()),
-    "clean_seed1": LongRun("runs/pong_long_seed1", "long_run_seed1_state.tar.gz", (), seed=1),
-    "off_by_one_frames": LongRun("runs/pong_off_by_one", "off_by_one_state.tar.gz", ("bug=off_by_one_frames",)),
+    "clean": LongRun("runs/pong_long", "long_run_state.tar.gz", "long_run.md"),
+    "clean_seed1": LongRun("runs/pong_long_seed1", "long_run_seed1_state.tar.gz", "long_run_seed1.md", seed=1),
+    "off_by_one_frames": LongRun(
+        "runs/pong_off_by_one", "off_by_one_state.tar.gz", "off_by_one.md", ("bug=off_by_one_frames",)
+    ),
 }
 
 
@@ -104,6 +111,18 @@ def pack(run_dir: Path, state: Path) -> None:
             if (run_dir / name).exists():
                 tar.add(run_dir / name, arcname=name)
     tmp.replace(state)
+
+
+def is_finished(run_dir: Path, state: Path) -> bool:
+    """The run's status, from its directory or else from its packed state (without unpacking it)."""
+    if (run_dir / "summary.json").exists():
+        text = (run_dir / "summary.json").read_bytes()
+    elif state.exists():
+        with tarfile.open(state) as tar:
+            text = tar.extractfile("summary.json").read()
+    else:
+        return False
+    return json.loads(text)["status"] == "finished"
 
 
 def unpack(state: Path, run_dir: Path) -> None:
@@ -350,32 +369,39 @@ def main() -> None:
         OmegaConf.create({"run": "clean", "minutes": 60.0, "device": "cpu", "episodes": 64}), OmegaConf.from_cli()
     )
     if args.run not in RUNS:
-        raise SystemExit(f"run={args.run!r} is invalid: valid choices are {', '.join(RUNS)}")
+        raise ConfigError(f"run={args.run!r} is invalid: valid choices are {', '.join(RUNS)}")
     run = RUNS[args.run]
     run_dir, state = ROOT / run.run_dir, OUT / run.state
+    finished = is_finished(run_dir, state)
+    if (args.minutes <= 0 or finished) and is_committed(OUT / run.report):
+        raise ConfigError(
+            f"run={args.run} would train nothing ({'finished' if finished else f'minutes={args.minutes}'}) "
+            f"and only write its committed results again ({OUT / run.report}): "
+            + ("it is done" if finished else "give minutes > 0 to continue it")
+        )
     if not checkpoint_path(run_dir).exists() and state.exists():
         unpack(state, run_dir)
         print(f"unpacked {state} into {run_dir}")
     if args.minutes > 0:
         train_for(run, run_dir, args.minutes, args.device)
     if not checkpoint_path(run_dir).exists():
-        raise SystemExit(f"{run.run_dir} holds no checkpoint: run with minutes > 0 first")
+        raise ConfigError(f"{run.run_dir} holds no checkpoint: run with minutes > 0 first")
     if not state.exists() or state.stat().st_mtime < checkpoint_path(run_dir).stat().st_mtime:
         pack(run_dir, state)
         print(f"run state: {state} ({state.stat().st_size / 2**20:.1f} MB)")
     if args.run == "clean":
-        lines, name = report_clean(run_dir, args.episodes, args.device), "long_run.md"
+        lines = report_clean(run_dir, args.episodes, args.device)
     else:
         clean_dir = ROOT / RUNS["clean"].run_dir
         if not checkpoint_path(clean_dir).exists():
             unpack(OUT / RUNS["clean"].state, clean_dir)
         if args.run == "clean_seed1":
-            lines, name = report_second_seed(run_dir, clean_dir, args.episodes, args.device), "long_run_seed1.md"
+            lines = report_second_seed(run_dir, clean_dir, args.episodes, args.device)
         else:
-            lines, name = report_off_by_one(run_dir, clean_dir), "off_by_one.md"
-    (OUT / name).write_text("\n".join(lines) + "\n")
+            lines = report_off_by_one(run_dir, clean_dir)
+    (OUT / run.report).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

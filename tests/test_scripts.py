@@ -35,3 +35,22 @@ def test_a_script_refuses_to_overwrite_a_committed_result_before_any_work(script
         f"config error: {REPO / committed} is a committed result and would be overwritten: write elsewhere with "
         f"{'report' if script == 'diagnoser_accuracy.py' else 'out'}=PATH"
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["minutes=0"], "run=clean would train nothing (finished) and only write its committed results again"),
+        (["run=clean", "minutes=30"], "run=clean would train nothing (finished)"),
+        (["run=clean_seed1", "minutes=0"], "run=clean_seed1 would train nothing (minutes=0"),
+        (["run=nope"], "run='nope' is invalid: valid choices are clean, clean_seed1, off_by_one_frames"),
+    ],
+)
+def test_the_long_pong_runs_never_rewrite_committed_results_without_training(args, error, monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(sys, "argv", ["pong_long_run.py", *args])
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(str(REPO / "scripts" / "pong_long_run.py"), run_name="__main__")
+    assert stopped.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"config error: {error}"), line
