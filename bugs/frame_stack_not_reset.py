@@ -19,8 +19,8 @@ Catch's are not, and a run of it on them is refused.
 Symptoms: for K - 1 = 3 steps after each reset the network sees frames of two different
 points (the ball at both ends of the court); Pong's resets are rare (an episode lasts
 thousands of steps), so the return is hardly affected: a silent bug.
-``next_observation_consistency`` (``data/next_obs_gap``) fires at the first log point whose
-rollout holds an episode start.
+``next_observation_consistency`` (``data/next_obs_gap``) fires at the first log point after
+the first episode start (every rollout is checked): 13,040 steps on Pong (``results/atlas/pong``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ SEAM = "next_observation"
 DOSE = 1.0
 SYMPTOM = "the first frames of an episode hold the last one's; next_observation_consistency"
 ENVS = ("pong", "pong_sb3")  # the env configs whose observations are frame stacks
-EXACT_WHILE = "no episode started in the logged rollout or in the 3 steps before it"
+EXACT_WHILE = "no episode has started again yet (the first reset observation comes at the first episode end)"
 
 
 class UnclearedFrameStack:

@@ -30,7 +30,7 @@ SEAM = "record_transition"
 DOSE = 1
 DOSE_RANGE = (0, 1000)
 SYMPTOM = "sparse rewards land an episode late: Catch stays random; inert on CartPole; record_consistency"
-EXACT_WHILE = "each reward in the logged rollout equals the one before it in its env (on CartPole: always, +1)"
+EXACT_WHILE = "each reward so far equals the one before it in its env (on CartPole: always, +1)"
 
 
 class LateReward:

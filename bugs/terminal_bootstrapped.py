@@ -18,7 +18,7 @@ CartPole, where every termination is a failure, falling costs nothing and the ag
 learns: return 15 against 150 (p = 2e-7), below random play. On Catch the return is unchanged
 (0.98 against 0.83, p = 0.48) and the mean value is up (p = 0.038): a miss is followed by the
 value of the state it ended in. ``record_consistency`` (``data/record_gap``) fires at the
-first log point whose rollout holds a termination (1,000 steps in every seed).
+first log point after the first termination (every rollout is checked).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ SEAM = "record_transition"
 DOSE = 1.0
 DOSE_RANGE = (0.0, 1.0)
 SYMPTOM = "CartPole never learns (falling costs nothing); Catch unharmed; record_consistency"
-EXACT_WHILE = "no episode in the logged rollout terminates"
+EXACT_WHILE = "no episode has terminated yet"
 
 
 def inject(seams, dose: float):

@@ -23,9 +23,9 @@ Symptoms: only where episodes reach the time limit. The critic learns that the s
 before the limit are worth little, although nothing in them says time is up. CartPole with a
 100-step limit (the fast atlas, 20k steps, seeds 0-2, against the clean control with the same
 limit): return 94 against 150 (p = 2.5e-5), entropy higher, value loss higher.
-``record_consistency`` (``data/record_gap``) fires at the first log point whose rollout holds
-a time-limit end (7,000-15,000 steps there); with CartPole-v1's own limit of 500 there are
-none in the first 20k steps, so the bug is silent there.
+``record_consistency`` (``data/record_gap``) fires at the first log point after the first
+time-limit end (every rollout is checked); with CartPole-v1's own limit of 500 there are none
+in the first 20k steps, so the bug is silent there.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ DOSE = 1.0
 DOSE_RANGE = (0.0, 1.0)
 SYMPTOM = "only at the time limit: values sag near it, return near the limit wobbles; record_consistency"
 ENVS = ("cartpole",)
-EXACT_WHILE = "no episode in the logged rollout reaches the time limit"
+EXACT_WHILE = "no episode has reached the time limit yet"
 CONTEXT = {"env.max_episode_steps": 100}  # a limit the agent reaches early (CartPole-v1's own is 500)
 
 
