@@ -94,6 +94,7 @@ def main() -> None:
         return first
 
     median = statistics.median(final_return(spec) for spec in clean["calibration"])
+    low_clean = [spec for spec in clean["calibration"] if final_return(spec) < GOAL_RETURN * median]
     fresh = clean["evaluation"] + clean["holdout"]
     alarms = {spec.run_dir.name: fired[DETECTOR] for spec in fresh if DETECTOR in (fired := events(spec))}
     command = f"python scripts/learns_worse.py env={args.env} steps={steps}"
@@ -113,7 +114,13 @@ def main() -> None:
         "## Power",
         "",
         f"Clean calibration median final return: {median:.3g}; the goal covers runs ending below "
-        f"{GOAL_RETURN:.0%} of it ({GOAL_RETURN * median:.3g}). Seeds `evaluation_bugs` {seed_set('evaluation_bugs')}.",
+        f"{GOAL_RETURN:.0%} of it ({GOAL_RETURN * median:.3g}). Seeds `evaluation_bugs` {seed_set('evaluation_bugs')}. "
+        "Clean runs that end there too, which the detector is calibrated to leave alone: "
+        + (
+            ", ".join(f"calibration seed {spec.run_dir.name[4:]} ({final_return(spec):.3g})" for spec in low_clean)
+            or "none"
+        )
+        + f"; fresh clean seeds: {sum(final_return(spec) < GOAL_RETURN * median for spec in fresh)}/{len(fresh)}.",
         "",
         "| run | seed | final return | of clean median | in the goal | fired at | of budget | first other event |",
         "|---|---|---|---|---|---|---|---|",
