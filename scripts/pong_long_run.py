@@ -210,10 +210,7 @@ def report_second_seed(run_dir: Path, clean_dir: Path, episodes: int, device: st
         mine, theirs = evaluate(agent_dir, episodes), json.loads((OUT / "agent" / "eval.json").read_text())
         evaluation = (
             f"Evaluation of the final weights (`agent_seed1/`), {episodes} whole episodes per mode, seed 10000: "
-            f"**stochastic {mine['stochastic']['mean']:.2f} +- {mine['stochastic']['std']:.2f}**, deterministic "
-            f"{mine['deterministic']['mean']:.2f} +- {mine['deterministic']['std']:.2f}; seed 0, the same evaluation: "
-            f"stochastic {theirs['stochastic']['mean']:.2f} +- {theirs['stochastic']['std']:.2f}, deterministic "
-            f"{theirs['deterministic']['mean']:.2f} +- {theirs['deterministic']['std']:.2f}."
+            f"{_scores(mine)}; seed 0, the same evaluation: {_scores(theirs)}."
         )
     else:
         evaluation = f"Evaluated ({episodes} episodes per mode, as seed 0) once it reaches its budget."
@@ -242,6 +239,13 @@ def report_second_seed(run_dir: Path, clean_dir: Path, episodes: int, device: st
         "",
         "Curve: `long_run_seed1.csv`, `long_run_seed1.png` (both seeds, the references drawn as points).",
     ]
+
+
+def _scores(result: dict) -> str:
+    """An evaluation's mean +- std return over episodes, stochastic and deterministic."""
+    return ", ".join(
+        f"{mode} {result[mode]['mean']:.2f} +- {result[mode]['std']:.2f}" for mode in ("stochastic", "deterministic")
+    )
 
 
 def exact_check_lines(run_dir: Path) -> list[str]:
