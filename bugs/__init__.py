@@ -120,6 +120,12 @@ def envs_of(module: ModuleType) -> tuple[str, ...] | None:
     return None if envs is None else tuple(envs)
 
 
+def applies_to(module: ModuleType, env: str) -> bool:
+    """True when the bug applies to the env config named ``env`` (no ``ENVS``: every env)."""
+    envs = envs_of(module)
+    return envs is None or env in envs
+
+
 def validate(bug_config: dict[str, Any], env: str | None = None) -> dict[str, float]:
     """``{name: dose}`` for a ``bug`` config (run on the env config named ``env``, if given);
     raises ConfigError naming a bad name, dose or env."""
@@ -128,9 +134,8 @@ def validate(bug_config: dict[str, Any], env: str | None = None) -> dict[str, fl
     for name, params in (bug_config or {}).items():
         if name not in known:
             raise ConfigError(f"bug={name!r} is invalid: valid choices are none, {', '.join(sorted(known))}")
-        envs = envs_of(known[name])
-        if env is not None and envs is not None and env not in envs:
-            raise ConfigError(f"bug={name} is invalid with env={env}: it applies to env {', '.join(envs)} only")
+        if env is not None and not applies_to(known[name], env):
+            raise ConfigError(f"bug={name} is invalid with env={env}: it applies to env {', '.join(envs_of(known[name]))} only")
         unknown = set(params or {}) - {"dose"}
         if unknown:
             raise ConfigError(f"bug.{name}.{sorted(unknown)[0]} is invalid: a bug takes only a dose")

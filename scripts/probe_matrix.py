@@ -3,8 +3,9 @@
     python scripts/probe_matrix.py              # CartPole's agent (MLP): ~6 min on 2 cores
     python scripts/probe_matrix.py env=pong     # Pong's agent (NatureCNN, image probes only)
 
-Runs ``python -m rl_lab.probe -m 'bug=glob(*,exclude=mystery)' hydra/launcher=joblib`` (one Hydra job per
-bug, two at a time) and writes ``results/atlas/probes/<env>.md`` from the jobs' probes.json.
+Runs ``python -m rl_lab.probe -m bug=none,<every zoo bug that applies to the env> hydra/launcher=joblib``
+(one Hydra job per bug, two at a time; a bug for other envs, such as Pong's frame stack on CartPole,
+is left out) and writes ``results/atlas/probes/<env>.md`` from the jobs' probes.json.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
+from rl_lab import bugs
 from rl_lab.envs.probes import POLICY_TOLERANCE, PROBES, VALUE_TOLERANCE
 from rl_lab.lab.probing import CONFIRM, EVAL_EVERY, OVERFIT_LR_SCALE, PROBE_GAMMA, matrix_markdown
 from rl_lab.lab.runs import result_path, run_script
@@ -29,6 +31,7 @@ def main(argv: list[str]) -> None:
     env = next((o.split("=", 1)[1] for o in overrides if o.startswith("env=")), "cartpole")
     given = next((a[4:] for a in argv if a.startswith("out=")), None)
     out = result_path(REPO / "results" / "atlas" / "probes" / f"{env}.md", given)
+    applicable = [name for name in bugs.zoo() if bugs.applies_to(bugs.registry()[name], env)]
     with tempfile.TemporaryDirectory() as sweep_dir:
         started = time.perf_counter()
         subprocess.run(
@@ -37,7 +40,7 @@ def main(argv: list[str]) -> None:
                 "-m",
                 "rl_lab.probe",
                 "-m",
-                "bug=glob(*,exclude=mystery)",
+                f"bug={','.join(['none', *applicable])}",
                 "hydra/launcher=joblib",
                 "progress=false",
                 f"hydra.sweep.dir={sweep_dir}",

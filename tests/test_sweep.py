@@ -69,6 +69,14 @@ def test_an_unknown_bug_fails_the_sweep_with_the_choices(tmp_path):
     assert not list((tmp_path / "sweep").glob("*/summary.json"))
 
 
+def test_a_glob_sweep_is_expanded_and_checked_before_any_job_runs(tmp_path):
+    # glob needs Hydra's config loader to list the group's options; without it the check was skipped
+    done = _sweep(tmp_path / "sweep", "bug=glob(*,exclude=mystery)")
+    assert done.returncode != 0
+    assert "bug=frame_stack_not_reset is invalid with env=cartpole" in done.stderr and "no job was launched" in done.stderr
+    assert not (tmp_path / "sweep").exists()
+
+
 def test_rerunning_a_sweep_skips_finished_jobs_and_continues_interrupted_ones(tmp_path):
     sweep = tmp_path / "sweep"
     assert _sweep(sweep, "seed=0,1").returncode == 0

@@ -113,7 +113,7 @@ def multiruns(tier: DictConfig) -> list[tuple[str, list[str]]]:
     by_context: dict[tuple[str, ...], list[str]] = {(*envs,): []}
     for name in tier.bugs:
         module = bugs.registry()[name]
-        applies = [env for env in tier.envs if bugs.envs_of(module) is None or env in bugs.envs_of(module)]
+        applies = [env for env in tier.envs if bugs.applies_to(module, env)]
         if applies:  # a bug for other envs (say, Pong's frame stack in a CartPole tier) is left out
             key = (f"env={','.join(applies)}", *_context_overrides(bugs.context_of(module)))
             by_context.setdefault(key, []).append(name)

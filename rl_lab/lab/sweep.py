@@ -1,7 +1,7 @@
 """Sweeps: Hydra multiruns over bug x seed x dose, every job checked before any starts, and
 the reading of a sweep's runs back from their directories.
 
-    python -m rl_lab.train -m 'bug=glob(*,exclude=mystery)' seed=0,1,2 total_steps=100000 hydra/launcher=joblib
+    python -m rl_lab.train -m 'bug=glob(*,exclude=[mystery,frame_stack_not_reset])' seed=0,1,2 total_steps=100000 hydra/launcher=joblib
     python -m rl_lab.train -m bug=off_by_one_frames bug.off_by_one_frames.dose=0,1,2,3,4 seed=0,1,2
 
 Hydra's sweeper composes every job's config before launching, so an unknown bug
@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from hydra import compose
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException
 from hydra.experimental.callback import Callback
@@ -73,8 +74,12 @@ def compose_job(config_name: str, overrides: list[str]) -> DictConfig:
 
 
 def sweep_jobs(task_overrides: list[str]) -> list[list[str]]:
-    """The override list of every job a multirun with these command-line overrides launches."""
-    parsed = OverridesParser.create().parse_overrides(task_overrides)
+    """The override list of every job a multirun with these command-line overrides launches.
+    A ``glob(...)`` sweep over a config group expands to the group's options when Hydra is
+    initialized (inside a Hydra app or ``initialize_config_dir``), as Hydra's sweeper expands it."""
+    hydra = GlobalHydra.instance()
+    loader = hydra.config_loader() if hydra.is_initialized() else None
+    parsed = OverridesParser.create(config_loader=loader).parse_overrides(task_overrides)
     return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
