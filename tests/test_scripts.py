@@ -54,3 +54,32 @@ def test_the_long_pong_runs_never_rewrite_committed_results_without_training(arg
     assert stopped.value.code == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"config error: {error}"), line
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["iterations=abc"], "Value 'abc' of type 'str' could not be converted to Integer"),
+        (["warmup=3"], "Key 'warmup' not in 'Options'"),
+    ],
+)
+def test_profile_loop_refuses_a_bad_option_in_one_line_with_the_valid_ones(args, error, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["profile_loop.py", *args])
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(str(REPO / "scripts" / "profile_loop.py"), run_name="__main__")
+    assert stopped.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert error in line and line.endswith("valid options: env, iterations, repeats, seed, top"), line
+
+
+@pytest.mark.slow
+def test_profile_loop_times_every_part_and_option_and_compares_their_weights(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["profile_loop.py", "env=cartpole", "iterations=2", "repeats=2", "top=3"])
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(str(REPO / "scripts" / "profile_loop.py"), run_name="__main__")
+    assert stopped.value.code == 0
+    out = capsys.readouterr().out
+    assert "environment steps" in out and "aten::" in out
+    assert "eager     largest |weight - eager's| 0\n" in out  # the reference against itself
+    for option in ("compiled", "bf16", "threads1"):
+        assert f"update         {option}" in out and f"acting passes  {option}" in out
