@@ -3,7 +3,8 @@
     python -m rl_lab.probe                        # the clean CartPole agent: every check passes (~20 s)
     python -m rl_lab.probe bug=wrong_gather_dim   # which checks fail, with the measured values
     python -m rl_lab.probe env=pong               # the Pong agent (NatureCNN: image probes only)
-    python -m rl_lab.probe -m 'bug=glob(*,exclude=[mystery,frame_stack_not_reset])' hydra/launcher=joblib   # every bug, 2 in parallel
+    # every CartPole bug, 2 in parallel:
+    python -m rl_lab.probe -m 'bug=glob(*,exclude=[mystery,frame_stack_not_reset])' hydra/launcher=joblib
 
 A Hydra app with the settings of ``rl_lab.train`` (``--help``). Results go to ``probes.json``
 in the run directory. A single run exits with status 1 when a check fails; in a multirun

@@ -50,6 +50,18 @@ def test_a_resumed_buggy_run_equals_the_uninterrupted_one(tmp_path, bug):
     assert _numbers(tmp_path / "split") == _numbers(tmp_path / "whole")
 
 
+def test_a_resumed_run_with_sb3s_rmsprop_tf_like_equals_the_uninterrupted_one(tmp_path):
+    # Pong's optimizer. torch's load_state_dict adds `differentiable` to an optimizer's defaults,
+    # which RMSpropTFLike's constructor does not take: the step check's replay once failed there
+    common = ("agent/optimizer=rmsprop_tf_like", "log_interval=400", "seed=5")
+    _start(tmp_path / "whole", *common, "total_steps=2000")
+    _start(tmp_path / "split", *common, "total_steps=800")
+    summary = _resume(tmp_path / "split", "total_steps=2000")
+    assert summary["status"] == "finished" and summary["steps"] == 2000
+    assert _numbers(tmp_path / "split") == _numbers(tmp_path / "whole")
+    assert all(p["params/step_gap"] == 0.0 for p in read_metrics(tmp_path / "split") if "params/step_gap" in p)
+
+
 def test_resume_refuses_an_override_that_would_change_the_run(tmp_path):
     _start(tmp_path, "total_steps=400")
     with pytest.raises(ConfigError, match=r"agent\.lr=0\.1 is invalid with resume.*total_steps="):

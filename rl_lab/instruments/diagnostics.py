@@ -75,6 +75,7 @@ run are the same (tested).
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from collections import defaultdict
 from collections.abc import Callable
@@ -350,7 +351,13 @@ class Diagnostics:
         copies = [nn.Parameter(before[id(p)].clone(), requires_grad=p.requires_grad) for p in params]
         for copy_, p in zip(copies, params, strict=True):
             copy_.grad = None if p.grad is None else p.grad.detach().clone()
-        replay = type(self.optimizer)(copies, **self.optimizer.defaults)
+        optimizer_class = type(self.optimizer)
+        # the defaults its constructor takes: torch's load_state_dict adds `differentiable` to any
+        # optimizer's, which an optimizer written outside torch (SB3's RMSpropTFLike) may not take
+        accepted = inspect.signature(optimizer_class).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+        defaults = {k: v for k, v in self.optimizer.defaults.items() if takes_any or k in accepted}
+        replay = optimizer_class(copies, **defaults)
         replay.load_state_dict(self.optimizer_before)
         for group in replay.param_groups:  # the configured learning rate, whatever the groups were set to
             group["lr"] = self.hp.lr

@@ -1,7 +1,8 @@
 """Sweeps: Hydra multiruns over bug x seed x dose, every job checked before any starts, and
 the reading of a sweep's runs back from their directories.
 
-    python -m rl_lab.train -m 'bug=glob(*,exclude=[mystery,frame_stack_not_reset])' seed=0,1,2 total_steps=100000 hydra/launcher=joblib
+    python -m rl_lab.train -m 'bug=glob(*,exclude=[mystery,frame_stack_not_reset])' seed=0,1,2 \
+        total_steps=100000 hydra/launcher=joblib
     python -m rl_lab.train -m bug=off_by_one_frames bug.off_by_one_frames.dose=0,1,2,3,4 seed=0,1,2
 
 Hydra's sweeper composes every job's config before launching, so an unknown bug
