@@ -62,6 +62,16 @@ def test_a_resumed_run_with_sb3s_rmsprop_tf_like_equals_the_uninterrupted_one(tm
     assert all(p["params/step_gap"] == 0.0 for p in read_metrics(tmp_path / "split") if "params/step_gap" in p)
 
 
+def test_a_resume_that_restarts_the_episodes_raises_no_data_path_alarm(tmp_path):
+    # Catch and Pong keep no env state: a resumed run resets its envs, and the observation its
+    # next action is chosen from is the reset's, which is what the env returned last
+    _start(tmp_path / "run", "env=catch", "log_interval=400", "total_steps=800")
+    summary = _resume(tmp_path / "run", "total_steps=2000")
+    assert summary["status"] == "finished" and "fresh episodes" in summary["notes"][0]
+    assert summary["detectors"] == {}
+    assert [p["data/next_obs_gap"] for p in read_metrics(tmp_path / "run") if p["step"] > 800] == [0.0] * 3
+
+
 def test_resume_refuses_an_override_that_would_change_the_run(tmp_path):
     _start(tmp_path, "total_steps=400")
     with pytest.raises(ConfigError, match=r"agent\.lr=0\.1 is invalid with resume.*total_steps="):

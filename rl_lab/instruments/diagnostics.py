@@ -242,6 +242,11 @@ class Diagnostics:
         self.watched["data/record_gap"] = max(self.watched["data/record_gap"], record_gap)
         self.watched["data/next_obs_gap"] = max(self.watched["data/next_obs_gap"], next_obs_gap)
 
+    def envs_were_reset(self, obs: np.ndarray) -> None:
+        """The envs were reset outside the loop (a resume of an env whose state is not saved):
+        ``obs``, the reset's observation, is what they returned last."""
+        self.last_returned = obs
+
     def state_dict(self) -> dict[str, Any]:
         """What :meth:`watch` kept between log points, for a checkpoint: a resumed run logs the same."""
         last = None if self.last_returned is None else torch.from_numpy(np.array(self.last_returned))

@@ -127,6 +127,8 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
         else:
             agent.obs = envs.reset(seed=settings.seed + step)[0]
             agent.episodes = type(agent.episodes).for_envs(hp.n_envs)
+            if diagnostics is not None:
+                diagnostics.envs_were_reset(agent.obs)
             notes.append(f"resumed at step {step} with fresh episodes: this environment's state is not saved")
 
     log = RunLog(run_dir, settings.total_steps, step, settings.progress)
