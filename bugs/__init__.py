@@ -135,7 +135,8 @@ def validate(bug_config: dict[str, Any], env: str | None = None) -> dict[str, fl
         if name not in known:
             raise ConfigError(f"bug={name!r} is invalid: valid choices are none, {', '.join(sorted(known))}")
         if env is not None and not applies_to(known[name], env):
-            raise ConfigError(f"bug={name} is invalid with env={env}: it applies to env {', '.join(envs_of(known[name]))} only")
+            envs = ", ".join(envs_of(known[name]))
+            raise ConfigError(f"bug={name} is invalid with env={env}: it applies to env {envs} only")
         unknown = set(params or {}) - {"dose"}
         if unknown:
             raise ConfigError(f"bug.{name}.{sorted(unknown)[0]} is invalid: a bug takes only a dose")

@@ -22,6 +22,7 @@ flagged, in the median by 60% of the budget.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import statistics
@@ -55,6 +56,7 @@ def series(env: str, lr: float) -> dict[str, tuple[str, ...]]:
     return runs
 
 
+@functools.cache  # read once: the report asks for some runs' return several times
 def final_return(spec: RunSpec) -> float:
     return json.loads((spec.run_dir / "summary.json").read_text())["final_return"]
 
