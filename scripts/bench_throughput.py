@@ -1,13 +1,15 @@
 """Training throughput on Pong: rl-lab against stable-baselines3's A2C, side by side.
 
-    python scripts/bench_throughput.py                 # >= 3 repeats x 24,000 steps x 3, ~2.5 min a repeat on 2 cores
-    python scripts/bench_throughput.py steps=16000 repeats=2 precision=0
+    python scripts/bench_throughput.py                 # >= 3 repeats x 24,000 steps x 4, ~3 min a repeat on 2 cores
+    python scripts/bench_throughput.py steps=16000 repeats=2 precision=0 ratio=rl_lab
 
 Same hyperparameters (the zoo's Atari A2C), same number of steps, same machine.
 Each measurement runs in a fresh process, and the contestants alternate within
 every repeat, so drift in the machine's speed hits both alike; the ratio is taken per
 repeat (a pair measured side by side) and printed with its 95% interval, and repeats go on
-(up to ``max_repeats``) until that interval is within ``precision`` of the ratio. SB3 runs
+(up to ``max_repeats``) until the interval of ``ratio``'s contestant over SB3 is within
+``precision`` of the ratio. rl-lab runs as configured by default (SB3's float32 arithmetic) and
+with bfloat16 convolutions (``agent.model.conv_dtype=bfloat16``). SB3 runs
 as it comes and with rl-lab's OpenMP setting (OMP_WAIT_POLICY=PASSIVE). SB3 runs as the zoo runs
 it: ``make_atari_env`` (DummyVecEnv + AtariWrapper) + ``VecFrameStack(4)``.
 Steps/s counts agent steps (16 envs x 5 steps = 80 per update) over the training
@@ -18,8 +20,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from dataclasses import dataclass, fields
+from typing import NoReturn
 
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 # No torch or rl_lab import at module level: importing rl_lab sets OMP_WAIT_POLICY=PASSIVE
 # (rl_lab/__init__.py), which must not leak into the SB3 measurement unless asked for.
@@ -54,14 +60,16 @@ def _sb3_sps(steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def _rl_lab_sps(steps: int) -> float:
+def _rl_lab_sps(steps: int, *overrides: str) -> float:
     from rl_lab.lab.benchmark import rl_lab_sps
 
-    return rl_lab_sps(["env=pong", f"log_interval={10**9}"], steps)
+    return rl_lab_sps(["env=pong", f"log_interval={10**9}", *overrides], steps)
 
 
 CONTESTANTS = {
     "rl_lab": _rl_lab_sps,
+    # the convolutions in bfloat16 (off by default: it changes the numbers; scripts/conv_dtype.py)
+    "rl_lab_bf16_conv": lambda steps: _rl_lab_sps(steps, "agent.model.conv_dtype=bfloat16"),
     "sb3": _sb3_sps,
     # SB3 with the OpenMP setting rl-lab makes, to show how much of the gap that setting is.
     "sb3_omp_passive": _sb3_sps,
@@ -75,17 +83,37 @@ def _child_env(name: str) -> dict[str, str]:
     return env
 
 
-def main() -> None:
-    defaults = {"steps": 24_000, "repeats": 3, "precision": 0.03, "max_repeats": 8, "only": None}
-    args = OmegaConf.merge(OmegaConf.create(defaults), OmegaConf.from_cli())
-    if args.only:  # child process: one measurement, printed as JSON
+@dataclass
+class Options:
+    steps: int = 24_000
+    repeats: int = 3
+    precision: float = 0.03
+    max_repeats: int = 8
+    ratio: str = "rl_lab_bf16_conv"  # the contestant whose ratio to sb3 must reach `precision`
+    only: str | None = None  # child process: this contestant's one measurement
+
+
+def _refuse(message: str) -> NoReturn:
+    print(f"config error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def main(argv: list[str]) -> None:
+    try:
+        args = OmegaConf.merge(OmegaConf.structured(Options), OmegaConf.from_dotlist(argv))
+    except (OmegaConfBaseException, ValueError) as error:  # an unknown key, a wrong type, no '='
+        _refuse(f"{str(error).splitlines()[0]}; valid options: {', '.join(f.name for f in fields(Options))}")
+    for option in ("ratio", "only"):
+        if args[option] is not None and args[option] not in CONTESTANTS:
+            _refuse(f"{option}={args[option]!r} is invalid: valid choices are {', '.join(CONTESTANTS)}")
+    if args.only:
         print(json.dumps({"sps": CONTESTANTS[args.only](args.steps)}))
         return
     from rl_lab.lab.benchmark import compare, print_ratio  # the parent's own imports do not reach the children
 
     print(
         f"command: python scripts/bench_throughput.py steps={args.steps} repeats={args.repeats} "
-        f"precision={args.precision} max_repeats={args.max_repeats}"
+        f"precision={args.precision} max_repeats={args.max_repeats} ratio={args.ratio}"
     )
     results = compare(
         __file__,
@@ -93,13 +121,14 @@ def main() -> None:
         args.steps,
         args.repeats,
         _child_env,
-        ("rl_lab", "sb3"),
+        (args.ratio, "sb3"),
         args.precision,
         args.max_repeats,
     )
-    print_ratio("speed rl_lab / sb3", results, "rl_lab", "sb3")
-    print_ratio("speed rl_lab / sb3_omp_passive", results, "rl_lab", "sb3_omp_passive")
+    for contestant in ("rl_lab", "rl_lab_bf16_conv"):
+        for sb3 in ("sb3", "sb3_omp_passive"):
+            print_ratio(f"speed {contestant} / {sb3}", results, contestant, sb3)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

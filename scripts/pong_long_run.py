@@ -51,14 +51,14 @@ import torch
 from omegaconf import OmegaConf
 from scipy import stats
 
-from rl_lab.instruments.detectors import CONSISTENCY, RangeCheck
+from rl_lab.lab.check import exact_check_table
 from rl_lab.lab.runs import run_script
 from rl_lab.run.checkpoint import checkpoint_path, export_weights
 from rl_lab.run.config import ConfigError
 from rl_lab.run.evaluation import evaluate, record
 from rl_lab.run.outputs import is_committed
 from rl_lab.run.runlog import FINAL_RETURN_WINDOW, read_events, read_metrics
-from rl_lab.run.training import build_detectors, compose_settings
+from rl_lab.run.training import compose_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "known_result" / "pong"
@@ -235,7 +235,7 @@ def report_second_seed(run_dir: Path, clean_dir: Path, episodes: int, device: st
         "",
         f"Detector events, today's panel as trained: {_events_line(run_dir)}.",
         "",
-        *exact_check_lines(run_dir),
+        *exact_check_table([run_dir], compose_settings(["env=pong"]).diagnostics),
         "",
         "Curve: `long_run_seed1.csv`, `long_run_seed1.png` (both seeds, the references drawn as points).",
     ]
@@ -246,28 +246,6 @@ def _scores(result: dict) -> str:
     return ", ".join(
         f"{mode} {result[mode]['mean']:.2f} +- {result[mode]['std']:.2f}" for mode in ("stochastic", "deterministic")
     )
-
-
-def exact_check_lines(run_dir: Path) -> list[str]:
-    """Each exact check's largest value over the run's log points, against the threshold it fires above."""
-    logged = read_metrics(run_dir)
-    rows = []
-    for name, detector in build_detectors(compose_settings(["env=pong"]).diagnostics).detectors.items():
-        if detector.kind != CONSISTENCY or not isinstance(detector, RangeCheck):
-            continue
-        values = [p[detector.metric] for p in logged if detector.metric in p]
-        largest = f"{max(values):.3g}" if values else "-"
-        rows.append(
-            f"| `{name}` | `{detector.metric}` | {len(values):,}/{len(logged):,} | {largest} | {detector.high:g} |"
-        )
-    return [
-        "Each exact check over the run: its series' largest value and the threshold it fires above "
-        "(`conf/diagnostics/default.yaml`).",
-        "",
-        "| check | series | log points with it | largest | fires above |",
-        "|---|---|---|---|---|",
-        *rows,
-    ]
 
 
 def _first_at(points: list[tuple[int, float]], level: float) -> str:

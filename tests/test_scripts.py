@@ -83,3 +83,19 @@ def test_profile_loop_times_every_part_and_option_and_compares_their_weights(mon
     assert "eager     largest |weight - eager's| 0\n" in out  # the reference against itself
     for option in ("compiled", "bf16", "threads1"):
         assert f"update         {option}" in out and f"acting passes  {option}" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["ratio=rl"], "ratio='rl' is invalid: valid choices are rl_lab, rl_lab_bf16_conv, sb3, sb3_omp_passive"),
+        (["stepz=100"], "Key 'stepz' not in 'Options'; valid options: steps, repeats, precision, max_repeats, ratio"),
+    ],
+)
+def test_bench_throughput_refuses_a_bad_option_in_one_line_with_the_valid_ones(args, error, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["bench_throughput.py", *args])
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(str(REPO / "scripts" / "bench_throughput.py"), run_name="__main__")
+    assert stopped.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"config error: {error}"), line

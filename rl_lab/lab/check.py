@@ -30,8 +30,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from scipy import stats
 
+from rl_lab.instruments.detectors import CONSISTENCY, RangeCheck
 from rl_lab.lab.sweep import CLEAN, Job
-from rl_lab.run.config import ConfigError
+from rl_lab.run.config import ConfigError, DiagnosticsConfig
+from rl_lab.run.runlog import read_metrics
+from rl_lab.run.training import build_detectors
 
 
 @dataclass
@@ -156,3 +159,26 @@ def replayed_firings(jobs: list[Job], detectors: DictConfig) -> tuple[dict[Path,
         for event in replay(job.metrics, bank):
             firings[job.path].setdefault(event.detector, event.step)
     return firings, kinds
+
+
+def exact_check_table(run_dirs: list[Path], diagnostics: DiagnosticsConfig) -> list[str]:
+    """Each exact check (a consistency-class range check of ``diagnostics``) over the runs' log
+    points: its series' largest value, against the threshold it fires above (a Markdown table)."""
+    logged = [point for run_dir in run_dirs for point in read_metrics(run_dir)]
+    rows = []
+    for name, detector in build_detectors(diagnostics).detectors.items():
+        if detector.kind != CONSISTENCY or not isinstance(detector, RangeCheck):
+            continue
+        values = [p[detector.metric] for p in logged if detector.metric in p]
+        largest = f"{max(values):.3g}" if values else "-"
+        rows.append(
+            f"| `{name}` | `{detector.metric}` | {len(values):,}/{len(logged):,} | {largest} | {detector.high:g} |"
+        )
+    return [
+        "Each exact check: its series' largest value over the log points and the threshold it fires above "
+        "(`conf/diagnostics/default.yaml`).",
+        "",
+        "| check | series | log points with it | largest | fires above |",
+        "|---|---|---|---|---|",
+        *rows,
+    ]

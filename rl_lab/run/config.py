@@ -17,6 +17,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from rl_lab.agent.models import CONV_DTYPES
+
 # conf/ ships inside the package as rl_lab.conf (pyproject.toml), so an installed rl-lab finds it too
 CONFIG_DIR = Path(importlib.import_module("rl_lab.conf").__file__).parent
 
@@ -55,6 +57,13 @@ class AgentConfig:
         _require(self.vf_coef >= 0.0, "agent.vf_coef", self.vf_coef, "must be >= 0")
         _require(self.max_grad_norm > 0.0, "agent.max_grad_norm", self.max_grad_norm, "must be > 0")
         _require(self.lr > 0.0, "agent.lr", self.lr, "must be > 0 (bug=bad_learning_rate injects 0 on purpose)")
+        conv_dtype = self.model.get("conv_dtype", "float32") if isinstance(self.model, dict) else "float32"
+        _require(
+            conv_dtype in CONV_DTYPES,
+            "agent.model.conv_dtype",
+            conv_dtype,
+            f"valid choices are {', '.join(CONV_DTYPES)}",
+        )
 
 
 @dataclass
