@@ -22,6 +22,7 @@ from tests.test_train import REPO
         ("probe_matrix.py", [], "results/atlas/probes/cartpole.md"),
         ("diagnoser_accuracy.py", [], "results/diagnoser/accuracy.md"),
         ("detection_report.py", ["multirun/atlas/fast_evaluation"], "results/detectors/detection_fast_evaluation.md"),
+        ("conv_dtype.py", [], "results/throughput/conv_dtype.md"),
     ],
 )
 def test_a_script_refuses_to_overwrite_a_committed_result_before_any_work(script, args, committed, monkeypatch, capsys):
