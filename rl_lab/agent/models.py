@@ -46,10 +46,10 @@ class NatureCNN(nn.Module):
     ``dropout`` > 0 adds dropout after the 512 features: a model whose train and
     eval modes differ, for the ``missing_eval_mode`` bug and its control.
 
-    ``conv_dtype="bfloat16"`` runs the three convolutions under ``torch.autocast`` to bfloat16
-    (about 1.5x faster on a CPU with AMX, scripts/bench_throughput.py) and everything after them
-    in float32. It changes every number the agent computes, so it is off by default (the
-    default is SB3's float32 arithmetic). The 512 layer stays float32 on purpose: bfloat16
+    ``conv_dtype="bfloat16"`` runs the three convolutions under ``torch.autocast`` to bfloat16 and
+    everything after them in float32 (Pong trains about 1.2x faster with it on a CPU with AMX:
+    results/throughput/). It changes every number the agent computes, so it is off by default
+    (the default is SB3's float32 arithmetic). The 512 layer stays float32 on purpose: bfloat16
     convolutions give a sample the same output whatever its batch, a bfloat16 matrix product
     does not, and the exact checks compare passes over different batches (the acting pass's 16
     observations, the update's 80) at float32 rounding (tests/test_models.py).
