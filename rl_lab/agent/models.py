@@ -8,6 +8,7 @@ for the body, 0.01 for the policy head, 1 for the value head, zero biases.
 from __future__ import annotations
 
 import math
+from itertools import islice
 
 import gymnasium as gym
 import torch
@@ -94,10 +95,10 @@ class NatureCNN(nn.Module):
         x = obs.contiguous(memory_format=torch.channels_last)
         dtype = CONV_DTYPES[self.conv_dtype]
         with torch.autocast(x.device.type, dtype=dtype, enabled=dtype != torch.float32):
-            for layer in self.body[: self.n_conv_layers]:
+            for layer in islice(self.body, self.n_conv_layers):  # islice: no new Sequential per call
                 x = layer(x)
         x = x.float()
-        for layer in self.body[self.n_conv_layers :]:
+        for layer in islice(self.body, self.n_conv_layers, None):
             x = layer(x)
         return self.policy_head(x), self.value_head(x).squeeze(-1)
 
