@@ -1,15 +1,18 @@
 """Training throughput on Pong: rl-lab against stable-baselines3's A2C, side by side.
 
-    python scripts/bench_throughput.py                 # >= 3 repeats x 24,000 steps x 4, ~3 min a repeat on 2 cores
+    python scripts/bench_throughput.py                 # >= 3 repeats x 24,000 steps x 6, ~5 min a repeat on 2 cores
     python scripts/bench_throughput.py steps=16000 repeats=2 precision=0 ratio=rl_lab
+    python scripts/bench_throughput.py contestants=[rl_lab,rl_lab_bf16_lagged,sb3]   # some of them
 
 Same hyperparameters (the zoo's Atari A2C), same number of steps, same machine.
 Each measurement runs in a fresh process, and the contestants alternate within
 every repeat, so drift in the machine's speed hits both alike; the ratio is taken per
 repeat (a pair measured side by side) and printed with its 95% interval, and repeats go on
 (up to ``max_repeats``) until the interval of ``ratio``'s contestant over SB3 is within
-``precision`` of the ratio. rl-lab runs as configured by default (SB3's float32 arithmetic) and
-with bfloat16 convolutions (``agent.model.conv_dtype=bfloat16``). SB3 runs
+``precision`` of the ratio. rl-lab runs as configured by default (SB3's float32 arithmetic), with
+bfloat16 convolutions (``agent.model.conv_dtype=bfloat16``), and with the lagged loop (``loop=lagged``:
+the next rollout collected during the update, one update behind; rl_lab/agent/loops.py), alone and
+with bfloat16 convolutions. The last three change the numbers, so they are off by default. SB3 runs
 as it comes and with rl-lab's OpenMP setting (OMP_WAIT_POLICY=PASSIVE). SB3 runs as the zoo runs
 it: ``make_atari_env`` (DummyVecEnv + AtariWrapper) + ``VecFrameStack(4)``.
 Steps/s counts agent steps (16 envs x 5 steps = 80 per update) over the training
@@ -21,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import NoReturn
 
 from omegaconf import OmegaConf
@@ -70,6 +73,9 @@ CONTESTANTS = {
     "rl_lab": _rl_lab_sps,
     # the convolutions in bfloat16 (off by default: it changes the numbers; scripts/conv_dtype.py)
     "rl_lab_bf16_conv": lambda steps: _rl_lab_sps(steps, "agent.model.conv_dtype=bfloat16"),
+    # the next rollout collected during the update (off by default: a policy lag of one update)
+    "rl_lab_lagged": lambda steps: _rl_lab_sps(steps, "loop=lagged"),
+    "rl_lab_bf16_lagged": lambda steps: _rl_lab_sps(steps, "loop=lagged", "agent.model.conv_dtype=bfloat16"),
     "sb3": _sb3_sps,
     # SB3 with the OpenMP setting rl-lab makes, to show how much of the gap that setting is.
     "sb3_omp_passive": _sb3_sps,
@@ -89,7 +95,8 @@ class Options:
     repeats: int = 3
     precision: float = 0.03
     max_repeats: int = 8
-    ratio: str = "rl_lab_bf16_conv"  # the contestant whose ratio to sb3 must reach `precision`
+    ratio: str = "rl_lab_bf16_lagged"  # the contestant whose ratio to sb3 must reach `precision`
+    contestants: list[str] = field(default_factory=lambda: list(CONTESTANTS))  # which to measure; sb3 always
     only: str | None = None  # child process: this contestant's one measurement
 
 
@@ -106,6 +113,10 @@ def main(argv: list[str]) -> None:
     for option in ("ratio", "only"):
         if args[option] is not None and args[option] not in CONTESTANTS:
             _refuse(f"{option}={args[option]!r} is invalid: valid choices are {', '.join(CONTESTANTS)}")
+    for name in args.contestants:
+        if name not in CONTESTANTS:
+            _refuse(f"contestants: {name!r} is invalid: valid choices are {', '.join(CONTESTANTS)}")
+    names = [name for name in CONTESTANTS if name in args.contestants or name in ("sb3", args.ratio)]
     if args.only:
         print(json.dumps({"sps": CONTESTANTS[args.only](args.steps)}))
         return
@@ -113,11 +124,12 @@ def main(argv: list[str]) -> None:
 
     print(
         f"command: python scripts/bench_throughput.py steps={args.steps} repeats={args.repeats} "
-        f"precision={args.precision} max_repeats={args.max_repeats} ratio={args.ratio}"
+        f"precision={args.precision} max_repeats={args.max_repeats} ratio={args.ratio} "
+        f"contestants=[{','.join(names)}]"
     )
     results = compare(
         __file__,
-        list(CONTESTANTS),
+        names,
         args.steps,
         args.repeats,
         _child_env,
@@ -125,8 +137,8 @@ def main(argv: list[str]) -> None:
         args.precision,
         args.max_repeats,
     )
-    for contestant in ("rl_lab", "rl_lab_bf16_conv"):
-        for sb3 in ("sb3", "sb3_omp_passive"):
+    for contestant in (name for name in names if name.startswith("rl_lab")):
+        for sb3 in (name for name in names if name.startswith("sb3")):
             print_ratio(f"speed {contestant} / {sb3}", results, contestant, sb3)
 
 

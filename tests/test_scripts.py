@@ -23,6 +23,7 @@ from tests.test_train import REPO
         ("diagnoser_accuracy.py", [], "results/diagnoser/accuracy.md"),
         ("detection_report.py", ["multirun/atlas/fast_evaluation"], "results/detectors/detection_fast_evaluation.md"),
         ("conv_dtype.py", [], "results/throughput/conv_dtype.md"),
+        ("speed_options.py", ["option=bf16_conv"], "results/throughput/conv_dtype.md"),
     ],
 )
 def test_a_script_refuses_to_overwrite_a_committed_result_before_any_work(script, args, committed, monkeypatch, capsys):
@@ -59,7 +60,7 @@ def test_the_long_pong_runs_never_rewrite_committed_results_without_training(arg
 
 
 PROFILE_OPTIONS = "valid options: env, iterations, repeats, seed, top"
-BENCH_OPTIONS = "valid options: steps, repeats, precision, max_repeats, ratio, only"
+BENCH_OPTIONS = "valid options: steps, repeats, precision, max_repeats, ratio, contestants, only"
 
 
 @pytest.mark.parametrize(
@@ -72,10 +73,16 @@ BENCH_OPTIONS = "valid options: steps, repeats, precision, max_repeats, ratio, o
         ),
         ("profile_loop.py", ["warmup=3"], f"Key 'warmup' not in 'Options'; {PROFILE_OPTIONS}"),
         ("bench_throughput.py", ["stepz=100"], f"Key 'stepz' not in 'Options'; {BENCH_OPTIONS}"),
+        ("speed_options.py", ["option=fp8"], "option='fp8' is invalid: valid choices are bf16_conv, lagged"),
         (
             "bench_throughput.py",
             ["ratio=rl"],
-            "ratio='rl' is invalid: valid choices are rl_lab, rl_lab_bf16_conv, sb3, sb3_",
+            "ratio='rl' is invalid: valid choices are rl_lab, rl_lab_bf16_conv, rl_lab_lagged, rl_lab_bf16_lagged, sb3",
+        ),
+        (
+            "bench_throughput.py",
+            ["contestants=[rl_lab,sb4]"],
+            "contestants: 'sb4' is invalid: valid choices are rl_lab, rl_lab_bf16_conv, rl_lab_lagged, rl_",
         ),
     ],
 )

@@ -48,6 +48,9 @@ class Rollout:
     last_value: torch.Tensor  # (N,) V(observation after the last step)
     observations: list[np.ndarray]  # (T) of (N, *obs_shape): what each action was chosen from, before preprocess
     env_steps: list[EnvStep]  # (T) what each env step returned
+    # the network's parameters while it acted, where they are not those the update starts from
+    # (rl_lab.agent.loops.LaggedLoop); None: the same (SB3's A2C)
+    acting_parameters: dict[str, torch.Tensor] | None = None
 
     @property
     def dones(self) -> torch.Tensor:
@@ -93,6 +96,8 @@ class A2C:
         device: torch.device | str = "cpu",
     ):
         self.envs, self.model, self.optimizer, self.hp, self.seams = envs, model, optimizer, hp, seams
+        # the network the rollouts act with: the trained one, unless a loop gives acting its own copy
+        self.acting_model = model
         self.device = torch.device(device)
         self.obs = obs  # current observation of every env, the next rollout starts here
         self.episodes = EpisodeTracker.for_envs(hp.n_envs)
@@ -100,7 +105,7 @@ class A2C:
 
     def _forward(self, obs: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = self.seams.preprocess(obs).to(self.device)
-        logits, values = self.model(x)
+        logits, values = self.acting_model(x)
         return x, logits, values
 
     def _value_of(self, obs: np.ndarray) -> torch.Tensor:
@@ -109,7 +114,7 @@ class A2C:
     # --- 1. act: n_steps steps in every env -------------------------------------------------
     def collect_rollout(self) -> Rollout:
         T, N, seams = self.hp.n_steps, self.hp.n_envs, self.seams
-        seams.acting_mode(self.model)
+        seams.acting_mode(self.acting_model)
         obs_buf, logits_buf, values_buf, observations, env_steps = [], [], [], [], []
         actions = torch.zeros((T, N), dtype=torch.int64)
         rewards, terminated, truncated, truncation_values = (torch.zeros((T, N)) for _ in range(4))
@@ -153,6 +158,9 @@ class A2C:
             last_value=last_value,
             observations=observations,
             env_steps=env_steps,
+            acting_parameters=None
+            if self.acting_model is self.model
+            else {name: p.detach().clone() for name, p in self.acting_model.named_parameters()},
         )
 
     # --- 2. learn: returns, advantages, one gradient step ------------------------------------

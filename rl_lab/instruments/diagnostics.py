@@ -32,7 +32,12 @@ Groups (TensorBoard tags and ``metrics.jsonl`` keys):
                   ``act_eval_kl``, KL(acting policy || the same parameters in eval mode), and
                   ``act_train_kl``, KL(acting policy || the policy the update trained), logged
                   only for models whose train and eval modes agree (no dropout): parameters do
-                  not change during a rollout, so the update must see the policy that acted;
+                  not change during a rollout, so the update must see the policy that acted.
+                  A rollout of the lagged loop (``loop=lagged``) acted with other weights than
+                  the update's (``Rollout.acting_parameters``): there the acting comparisons are
+                  made with those weights, and ``act_train`` is the larger of (acting policy ||
+                  the acting weights' policy) and (the update's weights' policy || the policy the
+                  update trained), on every observation: each pass is its own weights' policy;
                   ``act_eval_gap`` and ``act_train_gap``, the same comparisons on the logits
                   themselves: the largest |logit difference| over 1 + the largest |logit|, 0 up to
                   float32 rounding (a batch of another size may round differently), however flat
@@ -323,18 +328,26 @@ class Diagnostics:
         observations = np.stack(rollout.observations)
         clean_input = seams.preprocess(observations.reshape(-1, *observations.shape[2:]))
         out = {"inputs/preprocess_gap": (rollout.obs.flatten(0, 1) - clean_input.to(device)).abs().max().item()}
-        before = {name: p for (name, _), p in zip(self.named_parameters, self.params_before, strict=True)}
+        acting = self._acting_parameters(rollout)
         bootstrap_gap = 0.0
         for t, step in enumerate(rollout.env_steps):
             cut = np.flatnonzero(step.time_limit_ends)
             if cut.size and not self.mode_dependent:  # dropout: no value to recompute (watch checks the zeros)
-                reference = seams.record_transition(step, lambda obs: self._acting_values(obs, before))
+                reference = seams.record_transition(step, lambda obs: self._acting_values(obs, acting))
                 gap = (rollout.truncation_values[t][cut] - reference.truncation_value[cut]).abs()
                 bootstrap_gap = max(bootstrap_gap, (gap / (1.0 + reference.truncation_value[cut].abs())).max().item())
         out["data/record_gap"] = max(self.watched["data/record_gap"], bootstrap_gap)
         out["data/next_obs_gap"] = self.watched["data/next_obs_gap"]
         self.watched = dict(WATCHED)
         return out
+
+    def _parameters_before(self) -> dict[str, torch.Tensor]:
+        """The parameters the update started from, by name."""
+        return {name: p for (name, _), p in zip(self.named_parameters, self.params_before, strict=True)}
+
+    def _acting_parameters(self, rollout: Rollout) -> dict[str, torch.Tensor]:
+        """The parameters the rollout acted with: its own record (a lagged loop), else the update's start."""
+        return self._parameters_before() if rollout.acting_parameters is None else rollout.acting_parameters
 
     def _acting_values(self, obs: np.ndarray, parameters: dict[str, torch.Tensor]) -> torch.Tensor:
         """V(obs) of the acting critic (``parameters``, eval mode, the run's preprocessing)."""
@@ -416,20 +429,30 @@ class Diagnostics:
             "policy/logits_range": (logits.max(dim=-1).values - logits.min(dim=-1).values).mean().item(),
         }
         take = slice(0, self.kl_samples)
-        obs = rollout.obs.flatten(0, 1)[take].to(logits.device)
+        all_obs = rollout.obs.flatten(0, 1).to(logits.device)
+        obs = all_obs[take]
         acting = rollout.logits.detach().flatten(0, -2).to(logits.device)
-        before = {name: p for (name, _), p in zip(self.named_parameters, self.params_before, strict=True)}
+        before, lagged = self._parameters_before(), rollout.acting_parameters is not None
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             logits_before = self._eval_mode_logits(obs, before)
             logits_after = self._eval_mode_logits(obs, dict(self.named_parameters))
+            acting_recomputed = self._eval_mode_logits(obs, rollout.acting_parameters) if lagged else logits_before
         # the update's own size: the policy before and after it, on the same observations, in eval
         # mode (the training forward pass's logits would mix in whatever a training_forward bug did)
         out["policy/approx_kl"] = _kl(logits_before, logits_after)
-        out["policy/act_eval_kl"] = _kl(acting[take], logits_before)
-        out["policy/act_eval_gap"] = _logit_gap(acting[take], logits_before)
-        if not self.mode_dependent:
+        out["policy/act_eval_kl"] = _kl(acting[take], acting_recomputed)
+        out["policy/act_eval_gap"] = _logit_gap(acting[take], acting_recomputed)
+        if not self.mode_dependent and not lagged:
             out["policy/act_train_kl"] = _kl(acting, logits)
             out["policy/act_train_gap"] = _logit_gap(acting, logits)
+        elif not self.mode_dependent:
+            # acted and trained with different weights: the acting pass must be the acting weights'
+            # policy and the update must train the policy of its own weights, on every observation
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                acting_policy = self._eval_mode_logits(all_obs, rollout.acting_parameters)
+                trained_policy = self._eval_mode_logits(all_obs, before)
+            out["policy/act_train_kl"] = max(_kl(acting, acting_policy), _kl(trained_policy, logits))
+            out["policy/act_train_gap"] = max(_logit_gap(acting, acting_policy), _logit_gap(trained_policy, logits))
         return out
 
     def _eval_mode_logits(self, obs: torch.Tensor, parameters: dict[str, torch.Tensor]) -> torch.Tensor:

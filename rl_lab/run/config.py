@@ -23,6 +23,9 @@ from rl_lab.agent.models import CONV_DTYPES
 CONFIG_DIR = Path(importlib.import_module("rl_lab.conf").__file__).parent
 
 
+LAGGED_LOOP = "rl_lab.agent.loops.LaggedLoop"  # conf/loop/lagged.yaml's target: checked before any work
+
+
 class ConfigError(ValueError):
     """A configuration value is out of its valid range, or a setting names something that is not there."""
 
@@ -101,6 +104,8 @@ class TrainConfig:
     agent: AgentConfig = field(default_factory=AgentConfig)
     bug: Any = field(default_factory=dict)  # {bug name: {dose: d}}, from bug=NAME or bug=[A,B]; {} is clean
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
+    # `_target_` config of the loop's order (rl_lab.agent.loops); a run saved before loops existed ran serial
+    loop: Any = field(default_factory=lambda: {"_target_": "rl_lab.agent.loops.SerialLoop"})
     seed: int = 0
     total_steps: int = 500_000  # agent steps (n_envs transitions count n_envs), not frames
     log_interval: int = 1_000  # agent steps between two log points (diagnostics and detectors run there)
@@ -129,6 +134,24 @@ class TrainConfig:
         )
         _require(self.device in ("cpu", "cuda"), "device", self.device, "valid choices are cpu, cuda")
         _require(self.torch_threads >= 0, "torch_threads", self.torch_threads, "must be >= 0")
+        _require(
+            isinstance(self.loop, dict) and "_target_" in self.loop,
+            "loop",
+            self.loop,
+            "must be a config with a `_target_` (valid choices: loop=serial, loop=lagged)",
+        )
+        if self.loop["_target_"] == LAGGED_LOOP:
+            for key in ("acting_threads", "update_threads"):
+                value = self.loop.get(key, 1)
+                _require(isinstance(value, int) and value >= 1, f"loop.{key}", value, "must be an integer >= 1")
+            dropout = self.agent.model.get("dropout", 0.0) if isinstance(self.agent.model, dict) else 0.0
+            _require(
+                not dropout,
+                "loop",
+                "lagged",
+                f"the model has dropout ({dropout}): its update would draw random numbers while the "
+                "acting thread samples actions, and the run would not be reproducible; use loop=serial",
+            )
         _require(
             isinstance(self.env, dict) and "_target_" in self.env,
             "env",

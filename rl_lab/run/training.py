@@ -20,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rl_lab import bugs
 from rl_lab.agent.a2c import A2C
+from rl_lab.agent.loops import Loop
 from rl_lab.agent.seams import Seams, load_seam_states, seam_states
 from rl_lab.envs import env_state, load_env_state, make_envs
 from rl_lab.instruments.detectors import DIVERGENCE, DetectorBank
@@ -89,6 +90,7 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
         torch.set_num_threads(settings.torch_threads)
     envs = make_envs(settings.env, hp.n_envs)
     agent = build_agent(settings, envs, settings.seed)
+    loop: Loop = instantiate(settings.loop, agent=agent)  # before any instrument hooks the network
     model, optimizer = agent.model, agent.optimizer
     diagnostics = (
         Diagnostics(
@@ -116,6 +118,7 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
         if "cuda_rng" in ckpt:
             torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
         load_seam_states(agent.seams, ckpt.get("seam_states", {}))  # a checkpoint older than seam states holds none
+        loop.load_state_dict(ckpt.get("loop", {}))  # a checkpoint older than loops was a serial run's
         detectors.load_state_dict(ckpt["detectors"])
         if diagnostics is not None and "diagnostics" in ckpt:  # a checkpoint older than the watch holds none
             diagnostics.load_state_dict(ckpt["diagnostics"])
@@ -170,6 +173,7 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
                 "optimizer": optimizer.state_dict(),
                 "torch_rng": torch.get_rng_state(),
                 "seam_states": seam_states(agent.seams),  # a stateful bug continues where it was
+                "loop": loop.state_dict(),  # a lagged loop's acting weights
                 "obs": torch.from_numpy(np.asarray(agent.obs).copy()),
                 "ep_returns": torch.from_numpy(agent.episodes.returns.copy()),
                 "ep_lengths": torch.from_numpy(agent.episodes.lengths.copy()),
@@ -191,12 +195,16 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
             )
             if log_now and diagnostics is not None:
                 diagnostics.arm()
-            rollout = agent.collect_rollout()
+            # a lagged loop collects the next rollout during this update, unless the state is saved
+            # after it (a checkpoint, the end): then it collects it at the next call, the same rollout
+            prefetch = next_step + steps_per_update <= settings.total_steps and not _crossed(
+                next_step, steps_per_update, settings.checkpoint_interval
+            )
+            rollout, stats, episodes = loop.iterate(prefetch)
             if diagnostics is not None:
                 diagnostics.watch(rollout)  # the data path of every rollout, not only of logged ones
-            stats = agent.update(rollout)
             step, n_updates = next_step, n_updates + 1
-            log.add_episodes(agent.episodes.drain())
+            log.add_episodes(episodes)
             log.advance(steps_per_update)
             # a non-finite loss or gradient is looked at the update it happens, not at the next log point
             blew_up = not (torch.isfinite(stats["loss"]) and torch.isfinite(stats["grad_norm"]))
@@ -230,6 +238,7 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
     except KeyboardInterrupt:
         status = "interrupted"
     finally:
+        loop.close()  # no rollout in progress while the state is saved
         checkpoint()
         result = summary(status)
         write_json_atomic(run_dir / "summary.json", result)
