@@ -72,10 +72,13 @@ class LaggedLoop:
     the acting pass with the weights that acted (``rl_lab.instruments.diagnostics``). The update
     draws no random numbers (a model with dropout is refused), so the actions the worker samples
     meanwhile come from the same random stream in every run: the same config and seed give the
-    same numbers.
+    same numbers (a bug whose update seam draws from torch's global generator would break that;
+    none of the zoo's does). The panel's ``activations/`` come from the update's forward pass here
+    (the acting copy carries no hooks), from the first acting pass in the serial loop.
 
-    ``acting_threads`` and ``update_threads`` are torch's threads in each part. One each was the
-    fastest on 2 cores (results/throughput/): the emulator's own threads fill the gaps.
+    ``acting_threads`` and ``update_threads`` are torch's threads in each part. On 2 cores one each
+    was the fastest of (1, 1), (1, 2) and (2, 1) in a one-off comparison over 100 Pong updates (not
+    a committed benchmark; the emulator's own threads fill the gaps): measure on other machines.
     """
 
     def __init__(self, agent: A2C, acting_threads: int = 1, update_threads: int = 1):
