@@ -3,6 +3,7 @@
     python scripts/pong_long_run.py minutes=60                          # the clean run: start or continue
     python scripts/pong_long_run.py run=clean_seed1 minutes=60          # the second clean seed
     python scripts/pong_long_run.py run=off_by_one_frames minutes=60    # Elhage's bug (k = 1), same seed
+    python scripts/pong_long_run.py run=fast minutes=60                 # seed 0 with both speed options
     python scripts/pong_long_run.py minutes=600 device=cuda             # on a GPU machine
     python scripts/pong_long_run.py run=clean_seed1 minutes=0           # only write its results (none committed yet)
 
@@ -18,6 +19,10 @@ Runs (``run=``), ``env=pong`` with the zoo's Atari hyperparameters and a 10M-ste
                        curve beside seed 0's, the largest value of each exact check against its
                        threshold, every detector event, and, once it reaches its budget, the same
                        64-episode evaluation as seed 0's (its agent in ``agent_seed1/``).
+``fast``               ``runs/pong_fast``, ``seed=0`` with both speed options (``loop=lagged
+                       agent.model.conv_dtype=bfloat16``: another algorithm, off by default); writes
+                       ``results/known_result/pong/fast.{md,csv,png}`` as ``clean_seed1`` does, beside
+                       the clean seed 0 (its agent in ``agent_fast/``): does the faster agent learn?
 ``off_by_one_frames``  ``runs/pong_off_by_one``, ``bug=off_by_one_frames``; writes
                        ``results/known_result/pong/off_by_one.{md,csv,png}``: its curve against the
                        clean run's, every detector's first firing, its divergence step, and the first
@@ -75,11 +80,33 @@ class LongRun:
     report: str
     overrides: tuple[str, ...] = ()
     seed: int = 0
+    # a run reported beside the clean seed 0 (report_beside_clean): its title, its curve's legend, its agent's folder
+    title: str = ""
+    label: str = ""
+    agent: str = ""
 
 
 RUNS = {
     "clean": LongRun("runs/pong_long", "long_run_state.tar.gz", "long_run.md"),
-    "clean_seed1": LongRun("runs/pong_long_seed1", "long_run_seed1_state.tar.gz", "long_run_seed1.md", seed=1),
+    "clean_seed1": LongRun(
+        "runs/pong_long_seed1",
+        "long_run_seed1_state.tar.gz",
+        "long_run_seed1.md",
+        seed=1,
+        title="The second clean Pong seed (`env=pong seed=1`), beside the first",
+        label="seed 1",
+        agent="agent_seed1",
+    ),
+    "fast": LongRun(
+        "runs/pong_fast",
+        "fast_state.tar.gz",
+        "fast.md",
+        ("loop=lagged", "agent.model.conv_dtype=bfloat16"),
+        title="Pong with both speed options (`loop=lagged agent.model.conv_dtype=bfloat16`, seed 0), beside the "
+        "clean seed 0",
+        label="both speed options, seed 0",
+        agent="agent_fast",
+    ),
     "off_by_one_frames": LongRun(
         "runs/pong_off_by_one", "off_by_one_state.tar.gz", "off_by_one.md", ("bug=off_by_one_frames",)
     ),
@@ -196,29 +223,31 @@ def report_clean(run_dir: Path, episodes: int, device: str) -> list[str]:
     ]
 
 
-def report_second_seed(run_dir: Path, clean_dir: Path, episodes: int, device: str) -> list[str]:
+def report_beside_clean(
+    name: str, run: LongRun, run_dir: Path, clean_dir: Path, episodes: int, device: str
+) -> list[str]:
     summary = json.loads((run_dir / "summary.json").read_text())
     points, first = curve(run_dir), curve(clean_dir)
-    write_curve_csv(OUT / "long_run_seed1.csv", {"seed0": first, "seed1": points})
-    _plot({"seed 0": first, "seed 1": points}, OUT / "long_run_seed1.png", "two clean seeds")
+    stem = run.report.removesuffix(".md")
+    write_curve_csv(OUT / f"{stem}.csv", {"seed0": first, name: points})
+    _plot({"seed 0": first, run.label: points}, OUT / f"{stem}.png", f"seed 0 and {run.label}")
     first_at = dict(first)
     reached = points[-1][0] if points else 0
     finished = summary["status"] == "finished"
     if finished:
-        agent_dir = OUT / "agent_seed1"
+        agent_dir = OUT / run.agent
         export_weights(run_dir, agent_dir)
         mine, theirs = evaluate(agent_dir, episodes), json.loads((OUT / "agent" / "eval.json").read_text())
         evaluation = (
-            f"Evaluation of the final weights (`agent_seed1/`), {episodes} whole episodes per mode, seed 10000: "
+            f"Evaluation of the final weights (`{run.agent}/`), {episodes} whole episodes per mode, seed 10000: "
             f"{_scores(mine)}; seed 0, the same evaluation: {_scores(theirs)}."
         )
     else:
         evaluation = f"Evaluated ({episodes} episodes per mode, as seed 0) once it reaches its budget."
     return [
-        "# The second clean Pong seed (`env=pong seed=1`), beside the first",
+        f"# {run.title}",
         "",
-        "Command: `python scripts/pong_long_run.py run=clean_seed1 minutes=...` "
-        "(resumable; run directory `runs/pong_long_seed1`)",
+        f"Command: `python scripts/pong_long_run.py run={name} minutes=...` (resumable; run directory `{run.run_dir}`)",
         "",
         horizon_line(summary) + f" Device `{device}`.",
         "",
@@ -237,7 +266,7 @@ def report_second_seed(run_dir: Path, clean_dir: Path, episodes: int, device: st
         "",
         *exact_check_table([run_dir], compose_settings(["env=pong"]).diagnostics),
         "",
-        "Curve: `long_run_seed1.csv`, `long_run_seed1.png` (both seeds, the references drawn as points).",
+        f"Curve: `{stem}.csv`, `{stem}.png` (beside seed 0, the references drawn as points).",
     ]
 
 
@@ -377,10 +406,10 @@ def main() -> None:
         clean_dir = ROOT / RUNS["clean"].run_dir
         if not checkpoint_path(clean_dir).exists():
             unpack(OUT / RUNS["clean"].state, clean_dir)
-        if args.run == "clean_seed1":
-            lines = report_second_seed(run_dir, clean_dir, args.episodes, args.device)
-        else:
+        if args.run == "off_by_one_frames":
             lines = report_off_by_one(run_dir, clean_dir)
+        else:
+            lines = report_beside_clean(args.run, run, run_dir, clean_dir, args.episodes, args.device)
     (OUT / run.report).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
