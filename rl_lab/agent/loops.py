@@ -87,10 +87,6 @@ class LaggedLoop:
                 "loop=lagged is invalid with a model with dropout: its update draws random numbers "
                 "while the worker samples actions, and the run would not be reproducible"
             )
-        if acting_threads < 1 or update_threads < 1:
-            raise ValueError(
-                f"loop.acting_threads={acting_threads}, loop.update_threads={update_threads}: each must be >= 1"
-            )
         # a copy made before any instrument hooks the trained network: acting runs no hooks
         agent.acting_model = copy.deepcopy(agent.model)
         self.agent = agent
