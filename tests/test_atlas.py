@@ -81,6 +81,21 @@ def test_diagnoser_names_the_bug_and_clears_the_clean_run(ci_sweep):
     assert "verdict: no bug found" in done.stdout, done.stdout
 
 
+def test_a_short_clean_run_gets_no_seams_to_look_at_and_no_advice(tmp_path):
+    """A 5,000-step clean run against the shipped signatures (20,000 steps): it sits earlier on every
+    curve, which once read as "error goes up" (a flipped sign) beside the verdict "no bug found"."""
+    run = tmp_path / "clean"
+    subprocess.run(
+        [sys.executable, "-m", "rl_lab.train", "total_steps=5000", "progress=false", f"hydra.run.dir={run}"],
+        check=True,
+        capture_output=True,
+    )
+    done = _run("rl_lab.diagnose", str(run))
+    assert done.returncode == 0, done.stderr
+    assert "verdict: no bug found" in done.stdout and "WARNING: the run has 5,000 steps" in done.stdout
+    assert "look first at the seams" not in done.stdout and "advice:" not in done.stdout, done.stdout
+
+
 def test_a_mistyped_tier_fails_before_any_job(tmp_path):
     done = _run("rl_lab.atlas", "tier=ci", "bugs=[sign_fip]", f"out={tmp_path / 'a'}")
     assert done.returncode == 2 and "bug 'sign_fip' in tier 'ci' is invalid: valid choices are" in done.stderr

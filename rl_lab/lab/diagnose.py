@@ -107,9 +107,14 @@ def _feature_text(key: str, value: float, band: tuple[float, float], z: float) -
     return f"{SHORT[key]} {shown(value)} (clean {shown(band[0])}, z = {z:+.1f})"
 
 
-def symptoms(job: Job, z: dict[str, float]) -> list[str]:
-    """The lecture's symptom names (error goes up, explodes, oscillates, plateaus) that fit the run."""
+def symptoms(job: Job, z: dict[str, float], horizon: int) -> list[str]:
+    """The lecture's symptom names (error goes up, explodes, oscillates, plateaus) that fit the run.
+    A run shorter than the signatures' ``horizon`` sits earlier on every curve than the clean band
+    it is placed in (its return lower, its value loss higher), so its distances are not read as
+    symptoms there: only its detectors are."""
     fired = job.summary["detectors"]
+    if job.summary["steps"] < horizon:
+        z = {}
     found = []
     if job.summary["status"] == "diverged" or {"nonfinite", "loss_explosion", "grad_spikes", "value_divergence"} & set(
         fired
@@ -265,7 +270,8 @@ def report(
     fired = ", ".join(f"{n} at {s:,}" for n, s in fired_by(job, horizon).items()) or "none"
     lines.append(f"diagnostics beyond {EVIDENCE_Z:g} clean standard deviations: {far}")
     lines.append(f"detectors fired: {fired}")
-    if candidates[0].name == CLEAN:
+    clean = candidates[0].name == CLEAN
+    if clean:
         lines.append("verdict: no bug found (the run looks like the clean control's seeds)")
     else:
         lines.append(f"verdict: most like {candidates[0].name}")
@@ -275,9 +281,10 @@ def report(
         lines.append(f"  {i}. {c.name:22s} score {c.score:5.2f}  seam: {seam}")
         for item in c.evidence[:5]:
             lines.append(f"       - {item}")
-    seams = likely_seams(job, candidates, horizon)
-    lines.append("look first at the seams: " + "; ".join(f"{seam} ({why})" for seam, why in seams))
-    found = symptoms(job, z_run)
+    # a run that looks clean points at no bug's seam; only an exact check that fired still names one
+    if seams := likely_seams(job, [] if clean else candidates, horizon):
+        lines.append("look first at the seams: " + "; ".join(f"{seam} ({why})" for seam, why in seams))
+    found = [] if clean else symptoms(job, z_run, horizon)
     lines.append(
         "symptoms: " + (", ".join(found) if found else "none of the four (goes up, explodes, oscillates, plateaus)")
     )
