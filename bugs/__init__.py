@@ -55,6 +55,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 
 from rl_lab.agent.seams import Seams
+from rl_lab.run.command_line import did_you_mean
 from rl_lab.run.config import ConfigError
 
 BUILTIN_DIR = Path(__file__).parent
@@ -133,7 +134,8 @@ def validate(bug_config: dict[str, Any], env: str | None = None) -> dict[str, fl
     doses = {}
     for name, params in (bug_config or {}).items():
         if name not in known:
-            raise ConfigError(f"bug={name!r} is invalid: valid choices are none, {', '.join(sorted(known))}")
+            choices = ", ".join(sorted(known))
+            raise ConfigError(f"bug={name!r} is invalid{did_you_mean(name, known)}: valid choices are none, {choices}")
         if env is not None and not applies_to(known[name], env):
             envs = ", ".join(envs_of(known[name]))
             raise ConfigError(f"bug={name} is invalid with env={env}: it applies to env {envs} only")

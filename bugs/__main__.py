@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from rl_lab.bugs import registry, seams_of
 
 from rl_lab.cli import fail, parse
+from rl_lab.run.command_line import did_you_mean
 from rl_lab.run.config import ConfigError
 
 
@@ -45,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:{width}s}  seam={seam:17s} dose={module.DOSE:<8g} {module.SYMPTOM}")
         return 0
     if args.name not in known:
-        fail("rl_lab.bugs", f"name={args.name!r} is invalid: valid choices are {', '.join(sorted(known))}")
+        choices = ", ".join(sorted(known))
+        fail(
+            "rl_lab.bugs", f"name={args.name!r} is invalid{did_you_mean(args.name, known)}: valid choices are {choices}"
+        )
     module = known[args.name]
     print(f"{args.name}  (seam: {'+'.join(seams_of(module))}, default dose: {module.DOSE:g})\n")
     print(module.__doc__.strip())

@@ -25,6 +25,13 @@ from rl_lab.run.config import ConfigError
         (["+seed=3"], "+seed=3 is invalid: seed is already a setting; set it without '+'"),
         (["seed=0,1"], "seed=0,1 is invalid: several values make a sweep; add -m"),
         (["-m", "seed=0,1", "total_step=9"], "total_step=9 is invalid: no such setting"),
+        # a setting of another option of the group (the image model's), and no `_target_` offered as a setting
+        (
+            ["agent.model.conv_dtype=float8"],
+            "agent.model.conv_dtype=float8 is invalid: no such setting; conv_dtype is a setting of "
+            "agent.model=nature_cnn, and this run's agent.model is mlp; "
+            "valid settings of agent.model are dropout, hidden",
+        ),
     ],
 )
 def test_hydras_refusals_are_one_line_naming_the_value_and_what_is_allowed(argv, message):

@@ -15,6 +15,7 @@ import dataclasses
 import difflib
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser
@@ -32,13 +33,29 @@ def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def _closest(word: str, choices: Iterable[str]) -> str:
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean X or Y?)`` for the choices close to a mistyped ``word``, else ``""``."""
     close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
     return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
 def _settings_of(node: object) -> list[str]:
-    return sorted(str(k) for k in node.keys() if k != "hydra") if isinstance(node, DictConfig) else []
+    """A config node's settings a user may set (not Hydra's own, not the `_target_` a group option names)."""
+    return sorted(str(k) for k in node.keys() if k not in ("hydra", "_target_")) if isinstance(node, DictConfig) else []
+
+
+def _other_options_with(parent: str, leaf: str, base: DictConfig | None) -> str:
+    """Where ``parent`` is a config group (``agent.model``: conf/agent/model/), the options of it that
+    have the setting ``leaf``, against the one this run chose: a setting of another model, say."""
+    group = CONFIG_DIR.joinpath(*parent.split(".")) if parent else None
+    if group is None or not group.is_dir():
+        return ""
+    having = sorted(p.stem for p in group.glob("*.yaml") if leaf in OmegaConf.load(p))
+    chosen = OmegaConf.select(base, f"hydra.runtime.choices.{parent.replace('.', '/')}") if base is not None else None
+    if not having or chosen in having:
+        return ""
+    this_run = f", and this run's {parent} is {chosen}" if chosen else ""
+    return f"; {leaf} is a setting of {' and '.join(f'{parent}={o}' for o in having)}{this_run}"
 
 
 def composition_error(error: Exception, overrides: list[str], base: DictConfig | None) -> ConfigError:
@@ -48,7 +65,7 @@ def composition_error(error: Exception, overrides: list[str], base: DictConfig |
         group, option = str(error.missing_cfg_file).rsplit("/", 1)
         given = next((o for o in overrides if o.lstrip("+~").split("=", 1)[0] == group), f"{group}={option}")
         return ConfigError(
-            f"{given} is invalid: valid choices are {', '.join(error.options)}{_closest(option, error.options)}"
+            f"{given} is invalid: valid choices are {', '.join(error.options)}{did_you_mean(option, error.options)}"
         )
     message = _first_line(error)
     quoted = _KEY_QUOTED.findall(message)
@@ -58,7 +75,8 @@ def composition_error(error: Exception, overrides: list[str], base: DictConfig |
         given = next((o for o in overrides if o.split("=", 1)[0] == key), key)
         settings = _settings_of(OmegaConf.select(base, parent) if parent else base) if base is not None else []
         allowed = f"; valid settings{' of ' + parent if parent else ''} are {', '.join(settings)}" if settings else ""
-        return ConfigError(f"{given} is invalid: no such setting{_closest(leaf, settings)}{allowed}")
+        elsewhere = _other_options_with(parent, leaf, base)
+        return ConfigError(f"{given} is invalid: no such setting{did_you_mean(leaf, settings)}{elsewhere}{allowed}")
     if message.startswith("Error merging override") and error.__cause__ is not None:
         given = message.removeprefix("Error merging override").strip()
         return ConfigError(f"{given} is invalid: {_first_line(error.__cause__)}")
@@ -87,7 +105,7 @@ def _refuse_unknown_additions(cfg: DictConfig, overrides: list[str]) -> None:
             settings = [s for s in _settings_of(node) if s != leaf]
             raise ConfigError(
                 f"{override.input_line} is invalid: {schema.__name__} has no setting {leaf!r}"
-                f"{_closest(leaf, settings)}; valid settings{' of ' + parent if parent else ''} are "
+                f"{did_you_mean(leaf, settings)}; valid settings{' of ' + parent if parent else ''} are "
                 f"{', '.join(settings)}"
             )
 
@@ -114,3 +132,36 @@ def check_command_line(config_name: str, argv: list[str]) -> None:
                 base = None
             raise composition_error(error, overrides, base) from None
     _refuse_unknown_additions(cfg, overrides)
+
+
+SWEEP_CONFIG = "multirun.yaml"  # what Hydra saves in a sweep's directory: its config and command line
+
+
+def continued_sweep(argv: list[str]) -> list[str]:
+    """``-m resume=SWEEP_DIR``: the command line that started the sweep in SWEEP_DIR (its
+    ``multirun.yaml``), sent to that directory again, so that finished jobs are skipped and
+    interrupted ones continue (:func:`rl_lab.train.main`). Hydra overrides given here (another
+    launcher) replace the saved ones; ``progress=`` may change; nothing else may, since it would
+    change the sweep's jobs. Any other command line is returned as it is."""
+    args = get_args_parser().parse_args(argv)
+    resume = next((o for o in args.overrides if o.startswith("resume=")), None)
+    if not args.multirun or resume is None:
+        return argv
+    sweep_dir = Path(resume.split("=", 1)[1])
+    if not (sweep_dir / SWEEP_CONFIG).is_file():
+        raise ConfigError(
+            f"{resume} is invalid with -m: not a sweep directory (no {SWEEP_CONFIG} in it); "
+            "give the directory a sweep printed at its start, e.g. resume=multirun/<date>_<time>"
+        )
+    given = [o for o in args.overrides if o != resume]
+    changed = [o for o in given if not o.startswith(("hydra.", "hydra/", "progress="))]
+    if changed:
+        raise ConfigError(
+            f"{changed[0]} is invalid with -m {resume}: the sweep continues with the jobs it was started with; "
+            "only progress= and hydra settings (a launcher) may be given"
+        )
+    saved = OmegaConf.load(sweep_dir / SWEEP_CONFIG).hydra.overrides
+    keys = {o.split("=", 1)[0] for o in given}
+    task = [o for o in saved.task if o.split("=", 1)[0] not in keys]
+    hydra_settings = [o for o in saved.hydra if o.split("=", 1)[0] not in keys | {"hydra.sweep.dir"}]
+    return ["-m", *task, *hydra_settings, *given, f"hydra.sweep.dir={sweep_dir}"]
