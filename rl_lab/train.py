@@ -1,9 +1,10 @@
 """Train the A2C agent: a Hydra app, every field of conf/ can be overridden (python -m rl_lab.train --help).
 
-python -m rl_lab.train                                 # CartPole, the zoo's 500k steps, ~1.5 min
+python -m rl_lab.train                                 # CartPole, the zoo's 500k steps (README: how long)
 python -m rl_lab.train env=pong seed=3 agent.lr=3e-4   # Pong on ale-py's C++ vector env
 python -m rl_lab.train resume=runs/cartpole/...        # continue a run from its last checkpoint
 python -m rl_lab.train -m seed=0,1,2                   # a sweep (Hydra multirun; rl_lab/lab/sweep.py)
+python -m rl_lab.train -m resume=multirun/...          # continue a sweep: finished jobs skipped
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from rl_lab.run.checkpoint import checkpoint_path
-from rl_lab.run.command_line import check_command_line
+from rl_lab.run.command_line import check_command_line, continued_sweep
 from rl_lab.run.config import CONFIG_DIR, ConfigError
 from rl_lab.run.training import FINAL_STATUSES, prepare_run, previous_summary, train
 
@@ -40,8 +41,10 @@ def config_error(error: ConfigError, run_dir: Path) -> SystemExit:
 
 
 def check_or_exit(config_name: str) -> None:
-    """Hydra's refusals of this command line as one line, before Hydra starts (rl_lab/run/command_line.py)."""
+    """Hydra's refusals of this command line as one line, before Hydra starts (rl_lab/run/command_line.py);
+    ``-m resume=SWEEP_DIR`` becomes the command line that started that sweep, sent to its directory."""
     try:
+        sys.argv[1:] = continued_sweep(sys.argv[1:])
         check_command_line(config_name, sys.argv[1:])
     except ConfigError as error:
         raise SystemExit(f"config error: {error}") from None
@@ -78,10 +81,12 @@ def main(cfg: DictConfig) -> float:
         (run_dir / "error.txt").write_text(traceback.format_exc())
         print(f"{run_dir}: failed, traceback in {run_dir / 'error.txt'}", file=sys.stderr)
         return math.nan
-    print(
-        f"{result['status']}: {result['steps']} steps in {result['wall_time_s']:.0f} s, "
+    returns = (
         f"final return (last 100 episodes) {result['final_return']:.2f}, best {result['best_return']:.2f}"
+        if result["episodes"]
+        else "no episode has ended yet, so no return (train longer: an episode must end first)"
     )
+    print(f"{result['status']}: {result['steps']} steps in {result['wall_time_s']:.0f} s, {returns}")
     if in_sweep and result["status"] == "interrupted":  # a stop request stops the sweep, not only this job
         raise SystemExit(f"{run_dir}: interrupted; the sweep stops here (run it again to continue)")
     if result["detectors"]:

@@ -6,12 +6,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 
 from rl_lab.agent.models import NatureCNN
 from rl_lab.instruments.detectors import CONSISTENCY
-from rl_lab.run.config import ConfigError
+from rl_lab.run.config import CONFIG_DIR, ConfigError
 from rl_lab.run.runlog import read_events, read_metrics
-from rl_lab.run.training import train
+from rl_lab.run.training import prepare_run, train
 from tests.test_train import settings_for
 
 PONG_OBS = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
@@ -70,3 +71,29 @@ def test_a_pong_run_with_bfloat16_convolutions_keeps_every_exact_check_silent(tm
     assert [e for e in read_events(tmp_path) if e["kind"] == CONSISTENCY] == []
     points = read_metrics(tmp_path)
     assert len(points) == 320 // 20 and all(p["policy/act_train_gap"] < 1e-6 for p in points)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bfloat16_convolutions_warn_in_one_line_where_the_cpu_emulates_bfloat16(tmp_path, capsys, monkeypatch, native):
+    from rl_lab.run import hardware
+
+    monkeypatch.setattr(hardware, "native_bfloat16", lambda: native)
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["env=catch", "agent.model.conv_dtype=bfloat16"])
+    prepare_run(cfg, tmp_path)
+    warned = capsys.readouterr().err.strip().splitlines()
+    if native:
+        assert warned == []
+    else:
+        assert len(warned) == 1 and "conv_dtype=bfloat16 is slower here" in warned[0]
+        assert "no native bfloat16" in warned[0]
+
+
+def test_onednns_isa_capped_below_avx512_means_no_native_bfloat16(monkeypatch):
+    from rl_lab.run.hardware import describe_cpu, native_bfloat16
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not native_bfloat16()
+    described = describe_cpu()
+    assert described.startswith("cpu: ") and "avx512_bf16" in described and "ONEDNN_MAX_CPU_ISA=AVX2" in described
+    assert described.endswith("bfloat16 emulated (no native bfloat16)")

@@ -50,6 +50,13 @@ def test_a_resumed_buggy_run_equals_the_uninterrupted_one(tmp_path, bug):
     assert _numbers(tmp_path / "split") == _numbers(tmp_path / "whole")
 
 
+def test_a_resume_says_that_it_resumed_and_from_which_step(tmp_path, capsys):
+    _start(tmp_path / "run", "total_steps=800")
+    capsys.readouterr()
+    _resume(tmp_path / "run", "total_steps=1200")
+    assert f"resumed {tmp_path / 'run'} at step 800 of 1,200 (from " in capsys.readouterr().out
+
+
 def test_a_resumed_run_with_sb3s_rmsprop_tf_like_equals_the_uninterrupted_one(tmp_path):
     # Pong's optimizer. torch's load_state_dict adds `differentiable` to an optimizer's defaults,
     # which RMSpropTFLike's constructor does not take: the step check's replay once failed there

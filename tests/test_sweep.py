@@ -95,6 +95,35 @@ def test_rerunning_a_sweep_skips_finished_jobs_and_continues_interrupted_ones(tm
     assert (jobs[1] / "metrics.jsonl").read_text() == logged
 
 
+def test_a_sweep_is_continued_by_resume_with_its_directory(tmp_path):
+    """The directory a sweep prints at its start is all `-m resume=` needs: the same jobs, there,
+    finished ones skipped (the same command line again would start a new timestamped sweep)."""
+
+    def train(*argv: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "rl_lab.train", "-m", *argv]
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+    first = train("seed=0,1", "total_steps=200", "progress=false")
+    assert first.returncode == 0, first.stderr
+    (sweep,) = (tmp_path / "multirun").iterdir()
+    assert f"continue it, finished jobs skipped: python -m rl_lab.train -m resume=multirun/{sweep.name}" in first.stdout
+    logged = {job: (job / "metrics.jsonl").read_text() for job in sweep.glob("seed=*")}
+    assert len(logged) == 2
+    again = train(f"resume=multirun/{sweep.name}")
+    assert again.returncode == 0, again.stderr
+    assert [p.name for p in (tmp_path / "multirun").iterdir()] == [sweep.name]
+    for job, metrics in logged.items():
+        assert f"{job.relative_to(tmp_path)}: already finished, skipped" in again.stdout
+        assert (job / "metrics.jsonl").read_text() == metrics
+    refused = train(f"resume=multirun/{sweep.name}", "seed=3")
+    assert refused.returncode != 0 and refused.stderr.strip().splitlines() == [
+        f"config error: seed=3 is invalid with -m resume=multirun/{sweep.name}: the sweep continues with the jobs "
+        "it was started with; only progress= and hydra settings (a launcher) may be given"
+    ]
+    not_a_sweep = train(f"resume={tmp_path}")
+    assert "is invalid with -m: not a sweep directory (no multirun.yaml in it)" in not_a_sweep.stderr
+
+
 def test_a_stopped_sweep_stops_and_its_next_job_never_starts(tmp_path):
     sweep = tmp_path / "sweep"
     command = [sys.executable, "-m", "rl_lab.train", "-m", "seed=0,1", "total_steps=1000000", "progress=false"]

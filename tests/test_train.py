@@ -190,3 +190,33 @@ def test_command_line_config_error_is_one_clear_line(tmp_path):
     assert proc.returncode != 0
     assert "config error: agent.n_envs=0 is invalid: must be an integer >= 1" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this torch has CUDA: device=cuda is valid here")
+def test_device_cuda_without_cuda_is_one_line_before_any_work_and_leaves_no_directory(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "rl_lab.train", "device=cuda", f"hydra.run.dir={run_dir}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [
+        f"config error: device='cuda' is invalid: this torch ({torch.__version__}) sees no CUDA GPU "
+        "(a CPU build, or no GPU); valid choices here are cpu"
+    ]
+    assert not run_dir.exists() and proc.stdout == ""
+
+
+def test_a_run_shorter_than_one_episode_says_no_episode_has_ended(tmp_path):
+    # 8 CartPole envs x 5 steps: no episode of CartPole ends within 5 steps
+    out = subprocess.run(
+        [sys.executable, "-m", "rl_lab.train", "total_steps=40", "progress=false", f"hydra.run.dir={tmp_path}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "finished: 40 steps in" in out and "no episode has ended yet" in out
+    assert "nan" not in out

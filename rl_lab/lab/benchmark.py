@@ -69,7 +69,11 @@ def compare(
     ``precision`` > 0, more, up to ``max_repeats``, until the 95% interval of speed(a)/speed(b)
     (:func:`paired_ratio`) is within ``precision`` of the ratio on both sides. Returns every
     measurement by contestant."""
+    from rl_lab.run.hardware import describe_cpu
+
+    # a speed ratio holds for the CPU it was measured on: bfloat16 is native on some, emulated on others
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
+    print(describe_cpu())
     results: dict[str, list[float]] = {name: [] for name in names}
     repeat = 0
     while True:

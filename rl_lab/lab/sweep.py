@@ -88,6 +88,10 @@ class ValidateSweep(Callback):
     """Compose and range-check every job of a multirun before the first one launches."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        print(
+            f"sweep directory: {config.hydra.sweep.dir}  (continue it, finished jobs skipped: "
+            f"python -m rl_lab.train -m resume={config.hydra.sweep.dir})"
+        )
         for job in sweep_jobs(list(config.hydra.overrides.task)):
             try:
                 check_job_config(compose_job(config.hydra.job.config_name, job))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
@@ -133,6 +134,12 @@ class TrainConfig:
             "must be an integer >= 1",
         )
         _require(self.device in ("cpu", "cuda"), "device", self.device, "valid choices are cpu, cuda")
+        _require(
+            self.device != "cuda" or torch.cuda.is_available(),
+            "device",
+            self.device,
+            f"this torch ({torch.__version__}) sees no CUDA GPU (a CPU build, or no GPU); valid choices here are cpu",
+        )
         _require(self.torch_threads >= 0, "torch_threads", self.torch_threads, "must be >= 0")
         _require(
             isinstance(self.loop, dict) and "_target_" in self.loop,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +26,7 @@ from rl_lab.agent.seams import Seams, load_seam_states, seam_states
 from rl_lab.envs import env_state, load_env_state, make_envs
 from rl_lab.instruments.detectors import DIVERGENCE, DetectorBank
 from rl_lab.instruments.diagnostics import Diagnostics, basic_scalars
-from rl_lab.run.checkpoint import load_checkpoint, save_checkpoint
+from rl_lab.run.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from rl_lab.run.config import (
     CONFIG_DIR,
     AgentConfig,
@@ -35,6 +36,7 @@ from rl_lab.run.config import (
     register_schema,
     to_settings,
 )
+from rl_lab.run.hardware import bfloat16_warning
 from rl_lab.run.runlog import RunLog, write_json_atomic
 
 register_schema()
@@ -125,6 +127,7 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
         agent.obs = ckpt["obs"].numpy()
         agent.episodes.returns = ckpt["ep_returns"].numpy()
         agent.episodes.lengths = ckpt["ep_lengths"].numpy()
+        print(f"resumed {run_dir} at step {step:,} of {settings.total_steps:,} (from {checkpoint_path(run_dir)})")
         if ckpt["env_state"] is not None:
             load_env_state(envs, ckpt["env_state"])
         else:
@@ -292,6 +295,11 @@ def prepare_run(cfg: DictConfig, run_dir: Path, overrides: list[str] = ()) -> Tr
     except OmegaConfBaseException as error:
         raise ConfigError(str(error).splitlines()[0]) from None
     bugs.validate(settings.bug, settings.env.get("name"))
+    model = settings.agent.model
+    if warning := bfloat16_warning(
+        model.get("conv_dtype", "float32") if isinstance(model, dict) else "", settings.device
+    ):
+        print(warning, file=sys.stderr)
     if not cfg.resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
