@@ -51,3 +51,55 @@ def test_readmes_main_command_closing_line_is_what_train_prints(tmp_path):
         cwd=ROOT,
     )
     assert re.search(pattern, done.stdout), (pattern, done.stdout)
+
+
+def test_what_the_workshop_sends_the_learner_to_in_readme_is_there():
+    """The workshop names README's parts in quotes ("Probes", "The zoo at Pong scale", the table
+    "Detectors"); each must be a heading or a bold paragraph title of README."""
+    workshop = " ".join((ROOT / "rl_lab" / "workshop" / "README.md").read_text().split())
+    readme = README.read_text()
+    named = set(re.findall(r'"([^"]+)"[^".]{0,40}(?:in|of) the (?:repository|top-level) README', workshop))
+    named |= set(re.findall(r'(?:repository|top-level) README \("([^"]+)", under "([^"]+)"\)', workshop)[0])
+    named |= set(re.findall(r'the table "([^"]+)" in the (?:repository|top-level) README', workshop))
+    assert {"Probes", "The zoo at Pong scale", "Detectors"} <= named, named
+    titles = {t.strip() for t in re.findall(r"^#+ (.+)$|^\*\*([^*]+)\*\*", readme, re.M) for t in t if t}
+    missing = sorted(name for name in named if name not in titles)
+    assert not missing, f"the workshop names parts README does not have: {missing}"
+
+
+def test_readmes_probe_table_says_what_each_probe_points_at():
+    from rl_lab.envs.probes import PROBES
+
+    rows = dict(re.findall(r"^\| `(\w+)` \| [^|]+ \| ([^|]+) \|$", README.read_text(), re.M))
+    assert {probe.name: probe.env.tests for probe in PROBES} == {
+        name: rows.get(name, "").strip() for name in (probe.name for probe in PROBES)
+    }
+    assert "overfit" in rows
+
+
+def test_the_answer_keys_first_signs_of_sign_flip_are_what_the_workshop_command_prints(tmp_path):
+    """Q2.1: the order in which the detectors fire on the workshop's sign_flip run, as the key states it."""
+    key = " ".join((ROOT / "rl_lab" / "workshop" / "answers.md").read_text().split())
+    stated = re.search(r"prints, in order, (.+?) \(checked by", key).group(1)
+    expected = [
+        (name, int(step.replace(",", ""))) for name, step in re.findall(r"`(\w+)` at (?:step )?([\d,]+)", stated)
+    ]
+    assert [name for name, _ in expected][:3] == ["policy_loss_consistency", "learns_worse", "entropy_collapse"]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rl_lab.train",
+            "total_steps=20000",
+            "bug=sign_flip",
+            "progress=false",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    fired = re.search(r"detectors fired: (.+);", done.stdout).group(1)
+    printed = [(name, int(step)) for name, step in re.findall(r"(\w+) at step (\d+)", fired)]
+    assert printed == expected, done.stdout
