@@ -135,7 +135,7 @@ def validate(bug_config: dict[str, Any], env: str | None = None) -> dict[str, fl
     for name, params in (bug_config or {}).items():
         if name not in known:
             choices = ", ".join(sorted(known))
-            raise ConfigError(f"bug={name!r} is invalid{did_you_mean(name, known)}: valid choices are none, {choices}")
+            raise ConfigError(f"bug={name!r} is invalid: valid choices are none, {choices}{did_you_mean(name, known)}")
         if env is not None and not applies_to(known[name], env):
             envs = ", ".join(envs_of(known[name]))
             raise ConfigError(f"bug={name} is invalid with env={env}: it applies to env {envs} only")

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.name not in known:
         choices = ", ".join(sorted(known))
         fail(
-            "rl_lab.bugs", f"name={args.name!r} is invalid{did_you_mean(args.name, known)}: valid choices are {choices}"
+            "rl_lab.bugs", f"name={args.name!r} is invalid: valid choices are {choices}{did_you_mean(args.name, known)}"
         )
     module = known[args.name]
     print(f"{args.name}  (seam: {'+'.join(seams_of(module))}, default dose: {module.DOSE:g})\n")

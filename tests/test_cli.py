@@ -50,7 +50,7 @@ def test_train_help_lists_the_envs_it_can_run_and_not_the_atlas_tiers(tmp_path):
         ("evaluate", ["run=RUN"], "is invalid: not a run directory"),
         ("reveal", ["RUN"], "no run"),
         ("bugs", ["show", "nope"], "name='nope' is invalid: valid choices are bad_learning_rate"),
-        ("bugs", ["show", "sign_flp"], "name='sign_flp' is invalid (did you mean sign_flip or value_sign_flip"),
+        ("bugs", ["show", "sign_flp"], "wrong_gather_dim (did you mean sign_flip or value_sign_flip"),
         ("look", ["RUN", "colour=red"], "unknown setting 'colour'"),
     ],
 )
