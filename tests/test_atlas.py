@@ -66,7 +66,7 @@ def test_report_writes_markdown_plots_and_golden_signatures(ci_sweep, tmp_path):
     assert (tmp_path / "plots" / "cartpole" / "off_by_one_frames.png").stat().st_size > 1000
     golden = json.loads((tmp_path / "golden.json").read_text())
     signature = golden["envs"]["cartpole"]["bugs"]["off_by_one_frames"]
-    assert signature["must_fire"] == ["act_train_consistency"]
+    assert signature["must_fire"] == ["act_train_consistency", "gradient_consistency"]
     assert golden["envs"]["cartpole"]["bugs"]["missing_eval_mode"]["context"] == ["agent.model.dropout=0.2"]
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import gymnasium as gym
 import numpy as np
@@ -470,3 +471,70 @@ def test_the_off_by_one_card_cites_elhages_post_by_its_title():
     assert f'"{title}"' in card
     quoted = card.split('"I had an', 1)[1].split('"', 1)[0].rstrip(".")  # the card quotes the post's words
     assert "I had an" + quoted in " ".join(text.replace("\u2014", "--").split())
+
+
+def _value_and_output_gradients(seams: Seams) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """One update's loss through ``seams`` on fixed outputs: its value and its gradient at the outputs."""
+    torch.manual_seed(0)
+    logits, values = torch.randn(5, 4, 3, requires_grad=True), torch.randn(5, 4, requires_grad=True)
+    actions, returns, advantages = torch.randint(3, (5, 4)), torch.randn(5, 4), torch.randn(5, 4)
+    rollout = SimpleNamespace(actions=actions, obs=torch.zeros(5, 4, 1))
+    kept_logits, kept_values = seams.training_forward(_Fixed(logits.view(20, 3), values.view(20)), rollout)
+    loss = seams.policy_loss(seams.log_prob(kept_logits, actions), advantages) + seams.value_loss(kept_values, returns)
+    loss.backward()
+    return loss.item(), logits.grad, values.grad
+
+
+class _Fixed:
+    """A stand-in network for training_forward: returns fixed outputs."""
+
+    def __init__(self, logits: torch.Tensor, values: torch.Tensor):
+        self.outputs = (logits, values)
+
+    def train(self) -> None:
+        pass
+
+    def __call__(self, _obs):
+        return self.outputs
+
+
+@pytest.mark.parametrize(("bug", "changed"), [("advantages_not_detached", "values"), ("value_loss_detached", "values")])
+def test_a_detach_bug_keeps_the_losss_value_and_changes_its_gradient_at_the_values(bug, changed):
+    clean_value, clean_logit_grad, clean_value_grad = _value_and_output_gradients(Seams())
+    value, logit_grad, value_grad = _value_and_output_gradients(_bugged(bug))
+    assert value == clean_value and torch.equal(logit_grad, clean_logit_grad)
+    assert not torch.allclose(value_grad, clean_value_grad)
+    if bug == "value_loss_detached":
+        assert torch.equal(value_grad, torch.zeros_like(value_grad))  # dose 1: no gradient reaches the critic
+
+
+@pytest.mark.parametrize(("factory", "image"), [(NatureCNN, True), (MlpActorCritic, False)])
+def test_activation_swapped_keeps_the_parameters_and_changes_the_function(factory, image):
+    space = gym.spaces.Box(0, 255, (1, 40, 40), np.uint8) if image else gym.spaces.Box(-1, 1, (4,))
+    torch.manual_seed(0)
+    clean = factory(space, gym.spaces.Discrete(3))
+    torch.manual_seed(0)
+    bugged = _bugged("activation_swapped").build_model(factory, space, gym.spaces.Discrete(3))
+    assert {k: v.shape for k, v in clean.state_dict().items()} == {k: v.shape for k, v in bugged.state_dict().items()}
+    assert all(
+        torch.equal(a, b) for a, b in zip(clean.state_dict().values(), bugged.state_dict().values(), strict=True)
+    )
+    obs = torch.rand(8, *space.shape)
+    assert not torch.allclose(clean(obs)[0], bugged(obs)[0])
+
+
+def test_epsilon_exploration_takes_a_uniform_action_with_probability_dose():
+    logits = torch.tensor([[0.0, 20.0, 0.0]]).repeat(6000, 1)  # the policy all but always takes action 1
+    share = (_bugged("epsilon_exploration", 0.3).choose_action(logits) != 1).float().mean().item()
+    assert abs(share - 0.3 * 2 / 3) < 0.03  # uniform 30% of the time, then another action 2 times in 3
+    assert torch.equal(_bugged("epsilon_exploration", 0.0).choose_action(logits), torch.ones(6000, dtype=torch.int64))
+
+
+def test_previous_step_policy_samples_from_the_last_calls_logits_and_resumes():
+    first, second = torch.tensor([[30.0, 0.0]] * 500), torch.tensor([[0.0, 30.0]] * 500)
+    choose = _bugged("previous_step_policy").choose_action
+    assert torch.equal(choose(first), torch.zeros(500, dtype=torch.int64))  # the first call: its own logits
+    assert torch.equal(choose(second), torch.zeros(500, dtype=torch.int64))  # then the previous call's
+    resumed = _bugged("previous_step_policy").choose_action
+    resumed.load_state_dict(choose.state_dict())
+    assert torch.equal(resumed(first), torch.ones(500, dtype=torch.int64))

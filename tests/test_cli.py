@@ -49,7 +49,7 @@ def test_train_help_lists_the_envs_it_can_run_and_not_the_atlas_tiers(tmp_path):
         ("diagnose", ["RUN", "top=0"], "top=0 is invalid"),
         ("evaluate", ["run=RUN"], "is invalid: not a run directory"),
         ("reveal", ["RUN"], "no run"),
-        ("bugs", ["show", "nope"], "name='nope' is invalid: valid choices are bad_learning_rate"),
+        ("bugs", ["show", "nope"], "name='nope' is invalid: valid choices are activation_swapped"),
         ("bugs", ["show", "sign_flp"], "wrong_gather_dim (did you mean sign_flip or value_sign_flip"),
         ("look", ["RUN", "colour=red"], "unknown setting 'colour'"),
     ],

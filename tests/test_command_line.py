@@ -18,7 +18,7 @@ from rl_lab.run.config import ConfigError
         (["agent.lrr=1"], "agent.lrr=1 is invalid: no such setting (did you mean lr?); valid settings of agent are"),
         (["+agent.lrr=1"], "+agent.lrr=1 is invalid: AgentConfig has no setting 'lrr' (did you mean lr?)"),
         (["env=cartpol"], "env=cartpol is invalid: valid choices are cartpole, catch, pong, pong_sb3 (did you mean"),
-        (["bug=off_by_one_frame"], "bug=off_by_one_frame is invalid: valid choices are bad_learning_rate"),
+        (["bug=off_by_one_frame"], "bug=off_by_one_frame is invalid: valid choices are activation_swapped"),
         (["hydra/launcher=slurm"], "hydra/launcher=slurm is invalid: valid choices are basic, joblib, submitit_local"),
         (["seed=abc"], "seed=abc is invalid: Value 'abc' of type 'str' could not be converted to Integer"),
         (["agent.lr=fast"], "agent.lr=fast is invalid: Value 'fast' of type 'str' could not be converted to Float"),

@@ -190,7 +190,8 @@ def test_a_seam_check_catches_a_bug_no_zoo_module_has(tmp_path, bug, metric, det
         ("reward_one_step_late", ["env=catch"], {"record_consistency"}),
         ("obs_not_reset", ["env=catch"], {"next_observation_consistency"}),
         ("unnormalized_inputs", ["env=catch"], {"input_scale", "preprocess_consistency"}),
-        ("greedy_acting", [], {"action_sampling"}),  # a statistical check: within a few log points
+        # statistical checks: the e-process over every action, and the running z over log points
+        ("greedy_acting", [], {"acting_distribution", "action_sampling"}),
     ],
 )
 def test_a_data_path_bug_fires_its_own_check_first(tmp_path, bug, overrides, detectors):

@@ -84,7 +84,8 @@ def test_the_answer_keys_first_signs_of_sign_flip_are_what_the_workshop_command_
     expected = [
         (name, int(step.replace(",", ""))) for name, step in re.findall(r"`(\w+)` at (?:step )?([\d,]+)", stated)
     ]
-    assert [name for name, _ in expected][:3] == ["policy_loss_consistency", "learns_worse", "entropy_collapse"]
+    names = [name for name, _ in expected]
+    assert names[0] == "policy_loss_consistency" and names.index("learns_worse") < names.index("entropy_collapse")
     done = subprocess.run(
         [
             sys.executable,

@@ -39,7 +39,15 @@ def _numbers(run_dir: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize(
-    "bug", ["off_by_one_frames", "shuffled_labels", "reward_one_step_late", "greedy_acting", "obs_not_reset"]
+    "bug",
+    [
+        "off_by_one_frames",
+        "shuffled_labels",
+        "reward_one_step_late",
+        "greedy_acting",
+        "obs_not_reset",
+        "previous_step_policy",
+    ],
 )
 def test_a_resumed_buggy_run_equals_the_uninterrupted_one(tmp_path, bug):
     common = (f"bug={bug}", "log_interval=400", "seed=5")

@@ -99,6 +99,8 @@ from torch.func import functional_call
 from rl_lab.agent import seams
 from rl_lab.agent.a2c import Rollout
 from rl_lab.agent.models import has_mode_dependent_layers
+from rl_lab.agent.seams import Seams
+from rl_lab.instruments.definition import ActingTest, UpdateObserver, function_gap, gradient_gap, reference_gradient
 from rl_lab.run.config import AgentConfig
 
 # The panel's exact checks: recomputations of this agent's own seams, pinned (0, or a fixed value)
@@ -124,6 +126,13 @@ EXACT_CHECK_SERIES = frozenset(
         "data/next_obs_gap",
         "value/loss_gap",
         "value/returns_gap",
+        # from A2C's definition (rl_lab/instruments/definition.py)
+        "grads/grad_gap",
+        "grads/policy_term_gap",
+        "grads/value_term_gap",
+        "grads/entropy_term_gap",
+        "params/function_gap",
+        "policy/acting_evidence",
     }
 )
 
@@ -170,19 +179,18 @@ class Diagnostics:
         hp: AgentConfig,
         activation_samples: int = 16,
         kl_samples: int = 16,
-        preprocess: Callable[[np.ndarray], torch.Tensor] = seams.preprocess,
         reference_factory: Callable[[], nn.Module] | None = None,
     ):
-        """``model`` as built, before any update. ``preprocess`` is the run's: the record check
-        recomputes the acting critic's values with it, so that a preprocessing bug shows in
-        ``preprocess_gap`` alone. ``reference_factory`` builds the configured model afresh (for
+        """``model`` as built, before any update. ``reference_factory`` builds the configured model afresh (for
         ``init_gap``; under a forked random state, so the run's numbers do not change)."""
         self.model, self.optimizer, self.hp = model, optimizer, hp
-        self.preprocess = preprocess
         self.init_gap: float | None = None  # not logged without a reference
+        self.reference_model: nn.Module | None = None  # a fresh build of the configured factory
+        self.function_gap: float | None = None  # measured at the first log point
         if reference_factory is not None:
             with torch.random.fork_rng(devices=[]):
-                self.init_gap = _init_gap(model, reference_factory())
+                self.reference_model = reference_factory().to(next(model.parameters()).device)
+            self.init_gap = _init_gap(model, self.reference_model)
         self.max_grad_norm = hp.max_grad_norm
         self.activation_samples = activation_samples
         self.kl_samples = kl_samples
@@ -192,14 +200,22 @@ class Diagnostics:
         self.activations: dict[str, float] = {}
         self.params_before: list[torch.Tensor] | None = None
         self.gradient_sq = {"stale": 0.0, "fresh": 0.0}
+        self.fresh_gradients: dict[str, torch.Tensor] = {}  # this update's gradient, as backward produced it
+        self.observer = UpdateObserver(self.mode_dependent)  # the run's seams, seen from inside (observe)
+        self.acting_test = ActingTest()
         self.watched = dict(WATCHED)  # the data path's gaps since the last log point (watch)
         self.last_returned: np.ndarray | None = None  # the observation the last rollout's last step returned
         for name, module in model.named_modules():
             if isinstance(module, nn.ReLU | nn.Tanh):
                 module.register_forward_hook(self._activation_hook(name))
-        for _, parameter in self.named_parameters:
+        for name, parameter in self.named_parameters:
             if parameter.requires_grad:
-                parameter.register_hook(self._gradient_hook(parameter))
+                parameter.register_hook(self._gradient_hook(name, parameter))
+
+    def observe(self, seams: Seams) -> Seams:
+        """The run's seams with this panel's observers around them (:class:`UpdateObserver`): the
+        loss terms' gradients and every time-limit bootstrap are checked only in seams passed here."""
+        return self.observer.observe(seams)
 
     def _activation_hook(self, name: str):
         def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
@@ -213,7 +229,7 @@ class Diagnostics:
 
         return hook
 
-    def _gradient_hook(self, parameter: nn.Parameter):
+    def _gradient_hook(self, name: str, parameter: nn.Parameter):
         # a tensor hook on a parameter runs before the new gradient is added to .grad
         def hook(grad: torch.Tensor) -> None:
             if not self.armed:
@@ -221,6 +237,8 @@ class Diagnostics:
             if parameter.grad is not None:
                 self.gradient_sq["stale"] += parameter.grad.detach().float().pow(2).sum().item()
             self.gradient_sq["fresh"] += grad.detach().float().pow(2).sum().item()
+            before = self.fresh_gradients.get(name)
+            self.fresh_gradients[name] = grad.detach().clone() if before is None else before + grad.detach()
 
         return hook
 
@@ -244,7 +262,9 @@ class Diagnostics:
         moved = sum(int(np.any(a.reshape(len(a), -1) != r.reshape(len(r), -1), axis=1).sum()) for a, r in pairs)
         self.last_returned = rollout.env_steps[-1].obs
         next_obs_gap = moved / max(sum(len(a) for a, _ in pairs), 1)
+        record_gap = max(record_gap, self.observer.take_bootstrap_gap(rollout.env_steps))
         self.watched["data/record_gap"] = max(self.watched["data/record_gap"], record_gap)
+        self.acting_test.observe(rollout.logits, rollout.actions)
         self.watched["data/next_obs_gap"] = max(self.watched["data/next_obs_gap"], next_obs_gap)
 
     def envs_were_reset(self, obs: np.ndarray) -> None:
@@ -255,17 +275,21 @@ class Diagnostics:
     def state_dict(self) -> dict[str, Any]:
         """What :meth:`watch` kept between log points, for a checkpoint: a resumed run logs the same."""
         last = None if self.last_returned is None else torch.from_numpy(np.array(self.last_returned))
-        return {"watched": dict(self.watched), "last_returned": last}
+        return {"watched": dict(self.watched), "last_returned": last, "acting_test": self.acting_test.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         last = state["last_returned"]
         self.watched, self.last_returned = dict(state["watched"]), None if last is None else last.numpy()
+        if "acting_test" in state:  # a checkpoint older than the acting test holds none: it starts afresh
+            self.acting_test.load_state_dict(state["acting_test"])
 
     def arm(self) -> None:
         """Record activations from the next forward passes and remember the parameters."""
         self.armed = True
         self.activations = {}
         self.gradient_sq = {"stale": 0.0, "fresh": 0.0}
+        self.fresh_gradients = {}
+        self.observer.arm()
         self.params_before = [p.detach().clone() for _, p in self.named_parameters]
         self.optimizer_before = copy.deepcopy(self.optimizer.state_dict())
 
@@ -285,6 +309,7 @@ class Diagnostics:
         out["value/loss_gap"] = abs(stats["value_loss"].item() - recomputed) / max(recomputed, 1e-12)
         out.update(self._loop_checks(stats, rollout))
         out.update(self._data_path_checks(rollout))
+        out.update(self._definition_checks(stats, rollout))
         values, returns, advantages = stats["values"], stats["returns"], stats["advantages"]
         out.update(_stats("value/values", values))
         out.update(_stats("value/returns", returns))
@@ -322,38 +347,39 @@ class Diagnostics:
 
     def _data_path_checks(self, rollout: Rollout) -> dict[str, float]:
         """What the rollout holds against what the env returned (see the module doc, ``data/``):
-        the preprocessing and the time-limit bootstraps' values of this rollout, and the gaps
-        :meth:`watch` found since the last log point."""
+        the preprocessing of this rollout, and the gaps :meth:`watch` found since the last log point
+        (the bootstrap of every time-limit end among them, checked as it was recorded)."""
         device = rollout.obs.device
         observations = np.stack(rollout.observations)
         clean_input = seams.preprocess(observations.reshape(-1, *observations.shape[2:]))
         out = {"inputs/preprocess_gap": (rollout.obs.flatten(0, 1) - clean_input.to(device)).abs().max().item()}
-        acting = self._acting_parameters(rollout)
-        bootstrap_gap = 0.0
-        for t, step in enumerate(rollout.env_steps):
-            cut = np.flatnonzero(step.time_limit_ends)
-            if cut.size and not self.mode_dependent:  # dropout: no value to recompute (watch checks the zeros)
-                reference = seams.record_transition(step, lambda obs: self._acting_values(obs, acting))
-                gap = (rollout.truncation_values[t][cut] - reference.truncation_value[cut]).abs()
-                bootstrap_gap = max(bootstrap_gap, (gap / (1.0 + reference.truncation_value[cut].abs())).max().item())
-        out["data/record_gap"] = max(self.watched["data/record_gap"], bootstrap_gap)
+        out["data/record_gap"] = self.watched["data/record_gap"]
         out["data/next_obs_gap"] = self.watched["data/next_obs_gap"]
         self.watched = dict(WATCHED)
+        return out
+
+    def _definition_checks(self, stats: dict[str, Any], rollout: Rollout) -> dict[str, float]:
+        """The checks from A2C's definition (rl_lab/instruments/definition.py): the gradient, each
+        loss term's gradient, the network's function, the acting distribution."""
+        out = self.observer.term_gaps(stats, rollout.actions.to(stats["logits"].device))
+        self.observer.disarm()
+        if not self.mode_dependent:  # dropout: the update's masks cannot be replayed
+            hp = self.hp
+            reference = reference_gradient(
+                self.model, self._parameters_before(), rollout, hp.gamma, hp.gae_lambda, hp.ent_coef, hp.vf_coef
+            )
+            out["grads/grad_gap"] = gradient_gap(self.fresh_gradients, reference)
+        self.fresh_gradients = {}
+        if self.reference_model is not None:
+            if self.function_gap is None:
+                self.function_gap = function_gap(self.model, self.reference_model, rollout.obs.flatten(0, 1))
+            out["params/function_gap"] = self.function_gap
+        out["policy/acting_evidence"] = self.acting_test.take_largest()
         return out
 
     def _parameters_before(self) -> dict[str, torch.Tensor]:
         """The parameters the update started from, by name."""
         return {name: p for (name, _), p in zip(self.named_parameters, self.params_before, strict=True)}
-
-    def _acting_parameters(self, rollout: Rollout) -> dict[str, torch.Tensor]:
-        """The parameters the rollout acted with: its own record (a lagged loop), else the update's start."""
-        return self._parameters_before() if rollout.acting_parameters is None else rollout.acting_parameters
-
-    def _acting_values(self, obs: np.ndarray, parameters: dict[str, torch.Tensor]) -> torch.Tensor:
-        """V(obs) of the acting critic (``parameters``, eval mode, the run's preprocessing)."""
-        x = self.preprocess(obs).to(self.params_before[0].device)
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            return self._eval_mode_outputs(x, parameters)[1].cpu()
 
     def _with_grad(self) -> list[nn.Parameter]:
         return [p for _, p in self.named_parameters if p.grad is not None]

@@ -62,7 +62,16 @@ CHECK_SEAMS = {
     "preprocess_consistency": "preprocess",
     "record_consistency": "record_transition",
     "next_observation_consistency": "next_observation",
+    "policy_gradient_consistency": "policy_loss",
+    "value_gradient_consistency": "value_loss",
+    "entropy_gradient_consistency": "entropy",
+    "function_consistency": "build_model",
+    "acting_distribution": "choose_action",
 }
+# Checks of the whole update, which a bug at any of its seams fires: named after the checks of one
+# seam that fired with them. Where none did, the gradient went wrong between the network's outputs
+# and its parameters: the training pass's graph.
+GENERIC_CHECK_SEAMS = {"gradient_consistency": "training_forward"}
 
 ADVICE = {
     "goes up": "Error goes up: commonly a flipped sign somewhere in the loss function or gradient.",
@@ -205,10 +214,15 @@ def likely_seams(job: Job, candidates: list[Candidate], horizon: int, top: int =
     fired; a check recomputes its seam, so this holds for a bug no signature knows), then those of
     the ranked candidate bugs."""
     seams: dict[str, str] = {}
-    exact = sorted((e["step"], e["detector"]) for e in read_events(job.path) if e["detector"] in CHECK_SEAMS)
-    for step, name in exact:
+    named = {**CHECK_SEAMS, **GENERIC_CHECK_SEAMS}
+    exact = sorted(
+        (e["step"], e["detector"] in GENERIC_CHECK_SEAMS, e["detector"])
+        for e in read_events(job.path)
+        if e["detector"] in named
+    )
+    for step, _, name in exact:
         if step <= horizon:
-            seams.setdefault(CHECK_SEAMS[name], f"{name} fired at {step:,}")
+            seams.setdefault(named[name], f"{name} fired at {step:,}")
     registry = bugs.registry()
     for candidate in candidates:
         if candidate.name != CLEAN:

@@ -101,12 +101,13 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
             hp,
             diag_cfg.activation_samples,
             diag_cfg.kl_samples,
-            agent.seams.preprocess,
             lambda: instantiate(hp.model, _partial_=True)(envs.single_observation_space, envs.single_action_space),
         )
         if diag_cfg.enabled
         else None
     )
+    if diagnostics is not None:
+        agent.seams = diagnostics.observe(agent.seams)  # the checks that watch seams from inside
     detectors = build_detectors(diag_cfg)
 
     step, n_updates, wall_before = 0, 0, 0.0
