@@ -114,3 +114,9 @@ def test_the_acting_test_resumes_where_it_was():
     for batch in zip(logits[1:], actions[1:], strict=True):
         resumed.observe(*batch)
     assert np.array_equal(resumed.log_products, whole.log_products) and resumed.take_largest() == whole.take_largest()
+
+
+def test_the_gradient_is_recomputed_at_the_first_log_point_and_every_nth_after(tmp_path):
+    settings = settings_for("total_steps=2000", "log_interval=400", "diagnostics.gradient_check_every=2")
+    train(settings, tmp_path)
+    assert [("grads/grad_gap" in p) for p in read_metrics(tmp_path)] == [True, False, True, False, True]

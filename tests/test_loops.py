@@ -102,7 +102,8 @@ def test_a_lagged_run_reproduces_and_its_exact_checks_stay_silent(tmp_path):
     points = read_metrics(tmp_path / "a")
     assert max(p["policy/act_train_gap"] for p in points) < 1e-5
     # the gradient check on a lagged rollout: the update's weights are the reference
-    assert max(p["grads/grad_gap"] for p in points) < 1e-4
+    gaps = [p["grads/grad_gap"] for p in points if "grads/grad_gap" in p]  # Pong: every 4th log point
+    assert gaps and max(gaps) < 1e-4
     assert max(p["policy/act_eval_gap"] for p in points) < 1e-5
     assert all(p["data/record_gap"] == 0 and p["data/next_obs_gap"] == 0 for p in points)
 

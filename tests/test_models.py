@@ -71,7 +71,9 @@ def test_a_pong_run_with_bfloat16_convolutions_keeps_every_exact_check_silent(tm
     assert [e for e in read_events(tmp_path) if e["kind"] == CONSISTENCY] == []
     points = read_metrics(tmp_path)
     assert len(points) == 320 // 20 and all(p["policy/act_train_gap"] < 1e-6 for p in points)
-    assert all(p["grads/grad_gap"] < 1e-4 and p["params/function_gap"] == 0.0 for p in points)
+    assert all(p["params/function_gap"] == 0.0 for p in points)
+    gaps = [p["grads/grad_gap"] for p in points if "grads/grad_gap" in p]  # Pong: every 4th log point
+    assert len(gaps) == 4 and max(gaps) < 1e-4
 
 
 @pytest.mark.parametrize("native", [True, False])

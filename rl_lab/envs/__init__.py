@@ -52,9 +52,10 @@ gym.register_envs(ale_py)
 gym.register("rl_lab/Catch-v0", entry_point="rl_lab.envs.catch:CatchEnv")
 
 SAME_STEP = {"autoreset_mode": AutoresetMode.SAME_STEP}
-# env-config keys that describe the env (for the detectors) rather than build it
+# env-config keys that describe the env (for the panel and the detectors) rather than build it
 ENV_METADATA = (
     "name",
+    "gradient_check_every",
     "solved_return",
     "return_range",
     "plateau_window",

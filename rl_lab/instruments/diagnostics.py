@@ -179,10 +179,13 @@ class Diagnostics:
         hp: AgentConfig,
         activation_samples: int = 16,
         kl_samples: int = 16,
+        gradient_check_every: int = 1,
         reference_factory: Callable[[], nn.Module] | None = None,
     ):
         """``model`` as built, before any update. ``reference_factory`` builds the configured model afresh (for
-        ``init_gap``; under a forked random state, so the run's numbers do not change)."""
+        ``init_gap``; under a forked random state, so the run's numbers do not change). The gradient is
+        recomputed at the first log point and every ``gradient_check_every``-th after it (a forward and
+        backward pass of the batch: on Pong, a share of log points keeps the panel's cost down)."""
         self.model, self.optimizer, self.hp = model, optimizer, hp
         self.init_gap: float | None = None  # not logged without a reference
         self.reference_model: nn.Module | None = None  # a fresh build of the configured factory
@@ -201,6 +204,8 @@ class Diagnostics:
         self.params_before: list[torch.Tensor] | None = None
         self.gradient_sq = {"stale": 0.0, "fresh": 0.0}
         self.fresh_gradients: dict[str, torch.Tensor] = {}  # this update's gradient, as backward produced it
+        self.gradient_check_every = gradient_check_every
+        self.measured = 0  # log points measured so far: the gradient is recomputed at every n-th
         self.observer = UpdateObserver(self.mode_dependent)  # the run's seams, seen from inside (observe)
         self.acting_test = ActingTest()
         self.watched = dict(WATCHED)  # the data path's gaps since the last log point (watch)
@@ -237,10 +242,15 @@ class Diagnostics:
             if parameter.grad is not None:
                 self.gradient_sq["stale"] += parameter.grad.detach().float().pow(2).sum().item()
             self.gradient_sq["fresh"] += grad.detach().float().pow(2).sum().item()
-            before = self.fresh_gradients.get(name)
-            self.fresh_gradients[name] = grad.detach().clone() if before is None else before + grad.detach()
+            if self._gradient_checked():
+                before = self.fresh_gradients.get(name)
+                self.fresh_gradients[name] = grad.detach().clone() if before is None else before + grad.detach()
 
         return hook
+
+    def _gradient_checked(self) -> bool:
+        """Whether the armed update's gradient is recomputed (the first log point, then every n-th)."""
+        return self.measured % self.gradient_check_every == 0
 
     def watch(self, rollout: Rollout) -> None:
         """After every rollout: the data path's checks that need no network (rewards and ends as
@@ -275,13 +285,19 @@ class Diagnostics:
     def state_dict(self) -> dict[str, Any]:
         """What :meth:`watch` kept between log points, for a checkpoint: a resumed run logs the same."""
         last = None if self.last_returned is None else torch.from_numpy(np.array(self.last_returned))
-        return {"watched": dict(self.watched), "last_returned": last, "acting_test": self.acting_test.state_dict()}
+        return {
+            "watched": dict(self.watched),
+            "last_returned": last,
+            "acting_test": self.acting_test.state_dict(),
+            "measured": self.measured,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         last = state["last_returned"]
         self.watched, self.last_returned = dict(state["watched"]), None if last is None else last.numpy()
         if "acting_test" in state:  # a checkpoint older than the acting test holds none: it starts afresh
             self.acting_test.load_state_dict(state["acting_test"])
+            self.measured = state["measured"]
 
     def arm(self) -> None:
         """Record activations from the next forward passes and remember the parameters."""
@@ -363,13 +379,14 @@ class Diagnostics:
         loss term's gradient, the network's function, the acting distribution."""
         out = self.observer.term_gaps(stats, rollout.actions.to(stats["logits"].device))
         self.observer.disarm()
-        if not self.mode_dependent:  # dropout: the update's masks cannot be replayed
+        if not self.mode_dependent and self._gradient_checked():  # dropout: the masks cannot be replayed
             hp = self.hp
             reference = reference_gradient(
                 self.model, self._parameters_before(), rollout, hp.gamma, hp.gae_lambda, hp.ent_coef, hp.vf_coef
             )
             out["grads/grad_gap"] = gradient_gap(self.fresh_gradients, reference)
         self.fresh_gradients = {}
+        self.measured += 1
         if self.reference_model is not None:
             if self.function_gap is None:
                 self.function_gap = function_gap(self.model, self.reference_model, rollout.obs.flatten(0, 1))

@@ -77,6 +77,7 @@ class DiagnosticsConfig:
     enabled: bool = True  # false: log losses and episode statistics only
     activation_samples: int = 16  # samples per batch whose activations are measured
     kl_samples: int = 16  # observations re-evaluated after the update for the approximate KL
+    gradient_check_every: int = 1  # log points between two recomputed gradients (grads/grad_gap); the first always
     histograms: bool = False  # parameter and gradient histograms in TensorBoard (costly)
     on_divergence: str = "continue"  # stop: end the run (status diverged) at the first divergence-class event
     detectors: Any = field(default_factory=dict)  # name -> `_target_` config of a Detector
@@ -95,6 +96,12 @@ class DiagnosticsConfig:
             "must be an integer >= 1",
         )
         _require(self.kl_samples >= 1, "diagnostics.kl_samples", self.kl_samples, "must be an integer >= 1")
+        _require(
+            self.gradient_check_every >= 1,
+            "diagnostics.gradient_check_every",
+            self.gradient_check_every,
+            "must be an integer >= 1",
+        )
 
 
 @dataclass

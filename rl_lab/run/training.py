@@ -101,6 +101,7 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
             hp,
             diag_cfg.activation_samples,
             diag_cfg.kl_samples,
+            diag_cfg.gradient_check_every,
             lambda: instantiate(hp.model, _partial_=True)(envs.single_observation_space, envs.single_action_space),
         )
         if diag_cfg.enabled
