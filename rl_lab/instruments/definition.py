@@ -199,6 +199,7 @@ def reference_gradient(
     returns and advantages from the recorded rewards (time-limit ends bootstrapped), ends and the
     acting critic's values; the network in train mode on the rollout's observations."""
     leaves = {name: p.detach().requires_grad_() for name, p in parameters.items()}
+    buffers = {name: b.clone() for name, b in model.named_buffers()}  # a train-mode pass moves copies, not the run's
     returns, advantages = clean.compute_returns(
         rollout.rewards + gamma * rollout.truncation_values,
         rollout.values.detach().cpu(),
@@ -212,7 +213,7 @@ def reference_gradient(
     model.train()
     try:
         with torch.random.fork_rng(devices=[]):
-            logits, values = functional_call(model, leaves, (rollout.obs.flatten(0, 1).to(device),))
+            logits, values = functional_call(model, {**leaves, **buffers}, (rollout.obs.flatten(0, 1).to(device),))
     finally:
         for module, training in modes:
             module.training = training
@@ -250,6 +251,7 @@ def function_gap(model: nn.Module, reference: nn.Module, obs: torch.Tensor) -> f
     except RuntimeError:  # other parameter names or shapes: another network (init_gap says which)
         return 1.0
     modes = [(module, module.training) for m in (model, reference) for module in m.modules()]
+    buffers = [(b, b.clone()) for b in model.buffers()]  # a train-mode pass may move them (batch norm)
     gap = 0.0
     try:
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
@@ -265,6 +267,9 @@ def function_gap(model: nn.Module, reference: nn.Module, obs: torch.Tensor) -> f
     finally:
         for module, training in modes:
             module.training = training
+        with torch.no_grad():
+            for buffer, before in buffers:
+                buffer.copy_(before)
     return gap
 
 
