@@ -2,7 +2,7 @@
 
 usage: python -m rl_lab.elhage [seeds=5] [total_steps=100000] [env=catch] [dose=1] [out=runs/elhage]
 
-    python -m rl_lab.elhage                                  # Catch, 5 seeds x 2 arms x 100k steps, ~3 min on 2 cores
+    python -m rl_lab.elhage                                  # Catch, 5 seeds x 2 arms x 100k steps, ~5 min on 2 cores
     python -m rl_lab.elhage seeds=2 total_steps=60000        # a quicker look
     python -m rl_lab.elhage out=results/elhage               # the committed figure (README's opening)
 
