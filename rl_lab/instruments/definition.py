@@ -41,6 +41,7 @@ state, and the acting test reads the rollout's logits (tested).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -114,8 +115,6 @@ class UpdateObserver:
 
     def observe(self, seams: Seams) -> Seams:
         """``seams`` with the observers around the parts they watch."""
-        import dataclasses
-
         return dataclasses.replace(
             seams,
             training_forward=_Observed(seams.training_forward, self._training_forward),
