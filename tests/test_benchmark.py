@@ -35,6 +35,8 @@ def test_compare_alternates_and_repeats_until_the_ratio_is_precise(tmp_path, cap
     loose = compare(str(script), ["fast", "slow"], 10, repeats=2, ratio=("fast", "slow"), precision=0.5, max_repeats=8)
     assert len(loose["fast"]) == 2  # the interval after two repeats is within 50%
     out = capsys.readouterr().out
+    # a speed ratio holds for its CPU: the measurement says which, and whether bfloat16 is native there
+    assert out.splitlines()[1].startswith("cpu: ") and "bfloat16 " in out.splitlines()[1]
     assert out.index("repeat 0: fast") < out.index("repeat 0: slow") and out.index("repeat 1: slow") < out.index(
         "repeat 1: fast"
     )

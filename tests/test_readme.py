@@ -104,3 +104,12 @@ def test_the_answer_keys_first_signs_of_sign_flip_are_what_the_workshop_command_
     fired = re.search(r"detectors fired: (.+);", done.stdout).group(1)
     printed = [(name, int(step)) for name, step in re.findall(r"(\w+) at step (\d+)", fired)]
     assert printed == expected, done.stdout
+
+
+def test_the_elhage_demos_time_is_the_same_in_readme_and_in_its_usage():
+    """The demo's one time estimate (10 runs of 100k Catch steps, two at a time), stated alike where it is stated."""
+    from rl_lab import elhage
+
+    readme = re.search(r"\*\*See it happen\*\* \(about (\d+) minutes on 2 cores\)", _readme())
+    usage = re.search(r"python -m rl_lab.elhage +# Catch, 5 seeds x 2 arms x 100k steps, ~(\d+) min", elhage.__doc__)
+    assert readme and usage and readme.group(1) == usage.group(1)
