@@ -61,13 +61,17 @@ class AgentConfig:
         _require(self.vf_coef >= 0.0, "agent.vf_coef", self.vf_coef, "must be >= 0")
         _require(self.max_grad_norm > 0.0, "agent.max_grad_norm", self.max_grad_norm, "must be > 0")
         _require(self.lr > 0.0, "agent.lr", self.lr, "must be > 0 (bug=bad_learning_rate injects 0 on purpose)")
-        conv_dtype = self.model.get("conv_dtype", "float32") if isinstance(self.model, dict) else "float32"
         _require(
-            conv_dtype in CONV_DTYPES,
+            self.conv_dtype in CONV_DTYPES,
             "agent.model.conv_dtype",
-            conv_dtype,
+            self.conv_dtype,
             f"valid choices are {', '.join(CONV_DTYPES)}",
         )
+
+    @property
+    def conv_dtype(self) -> str:
+        """The image model's convolution dtype (float32 for a model without the setting)."""
+        return self.model.get("conv_dtype", "float32") if isinstance(self.model, dict) else "float32"
 
 
 @dataclass

@@ -297,10 +297,7 @@ def prepare_run(cfg: DictConfig, run_dir: Path, overrides: list[str] = ()) -> Tr
     except OmegaConfBaseException as error:
         raise ConfigError(str(error).splitlines()[0]) from None
     bugs.validate(settings.bug, settings.env.get("name"))
-    model = settings.agent.model
-    if warning := bfloat16_warning(
-        model.get("conv_dtype", "float32") if isinstance(model, dict) else "", settings.device
-    ):
+    if warning := bfloat16_warning(settings.agent.conv_dtype, settings.device):
         print(warning, file=sys.stderr)
     if not cfg.resume:
         run_dir.mkdir(parents=True, exist_ok=True)
