@@ -10,8 +10,9 @@ rl-lab and nothing named ``bugs`` is installed at the top level. Adding a bug is
 A bug is one module (a file here, or ``<dir>/<name>.py`` for any directory in the
 ``RL_LAB_BUG_PATH`` environment variable, ``os.pathsep``-separated) with:
 
-``SEAM``     the :class:`~rl_lab.agent.seams.Seams` field it changes (a tuple when one mistake
-           reaches two fields, e.g. a distribution's log-prob and entropy)
+``SEAM``     the seams record's field it changes (a tuple when one mistake reaches two fields,
+           e.g. a distribution's log-prob and entropy): a field of
+           :class:`~rl_lab.agent.seams.SharedSeams` (both algorithms), of ``A2CSeams`` or of ``PPOSeams``
 ``DOSE``     the default dose (a number; its meaning is the module's to document)
 ``DOSE_RANGE`` optional ``(low, high)``, inclusive; a dose outside it is a config error
 ``SYMPTOM``  one line: what should show, in which diagnostics
@@ -25,6 +26,9 @@ A bug is one module (a file here, or ``<dir>/<name>.py`` for any directory in th
 ``ENVS``     optional: the env config names the bug applies to (default all), e.g. a frame-stack
            bug on Pong only; a run of it on another env is a config error, and the atlas
            runs it only on these
+``ALGOS``    optional: the algorithms (``algo=`` options) the bug applies to; default every
+           algorithm whose seams record has its ``SEAM``, so a bug at a shared seam runs on A2C and
+           PPO alike; a run of it with another algorithm is a config error
 ``EXACT_WHILE`` optional: the condition under which the bugged seam still computes the clean
            numbers (so no exact check can see it), e.g. "no episode ends in the logged
            rollout"; the atlas report quotes it for a bug its seam's check did not catch at
@@ -54,7 +58,7 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
-from rl_lab.agent.seams import Seams
+from rl_lab.agent.seams import SEAM_RECORDS, A2CSeams, SharedSeams
 from rl_lab.run.command_line import did_you_mean
 from rl_lab.run.config import ConfigError
 
@@ -87,8 +91,9 @@ def load(extra_dirs: list[str | Path] = ()) -> dict[str, ModuleType]:
             missing = [attr for attr in REQUIRED if not hasattr(module, attr)]
             if missing or not module.__doc__:
                 raise TypeError(f"bug module {path} lacks {', '.join(missing) or 'a docstring'}")
-            if not set(seams_of(module)) <= {f.name for f in dataclasses.fields(Seams)}:
-                raise TypeError(f"bug module {path}: SEAM={module.SEAM!r} names no field of Seams")
+            if not any(set(seams_of(module)) <= _fields(record) for record in SEAM_RECORDS):
+                names = ", ".join(record.__name__ for record in SEAM_RECORDS)
+                raise TypeError(f"bug module {path}: SEAM={module.SEAM!r} names no field of {names}")
             _REGISTRY[path.stem] = module
     store = ConfigStore.instance()
     store.store(group="bug", name="none", node={})
@@ -97,9 +102,26 @@ def load(extra_dirs: list[str | Path] = ()) -> dict[str, ModuleType]:
     return _REGISTRY
 
 
-def zoo() -> list[str]:
-    """The zoo's bug names; a module with ``ZOO = False`` (``mystery``, which plants one of them) is left out."""
-    return sorted(name for name, module in registry().items() if getattr(module, "ZOO", True))
+def _fields(record: type[SharedSeams]) -> set[str]:
+    return {f.name for f in dataclasses.fields(record)}
+
+
+def algorithms_of(module: ModuleType) -> tuple[str, ...]:
+    """The algorithms a bug applies to: its ``ALGOS``, or every one whose seams record has its ``SEAM``."""
+    declared = getattr(module, "ALGOS", None)
+    if declared is not None:
+        return tuple(declared)
+    return tuple(r.ALGORITHM for r in SEAM_RECORDS if set(seams_of(module)) <= _fields(r))
+
+
+def zoo(algorithm: str = "a2c") -> list[str]:
+    """The zoo's bug names for one algorithm (default A2C's: the atlases, probes and diagnoser are
+    A2C's); a module with ``ZOO = False`` (``mystery``, which plants one of them) is left out."""
+    return sorted(
+        name
+        for name, module in registry().items()
+        if getattr(module, "ZOO", True) and algorithm in algorithms_of(module)
+    )
 
 
 def context_of(module: ModuleType) -> dict[str, Any]:
@@ -127,9 +149,11 @@ def applies_to(module: ModuleType, env: str) -> bool:
     return envs is None or env in envs
 
 
-def validate(bug_config: dict[str, Any], env: str | None = None) -> dict[str, float]:
-    """``{name: dose}`` for a ``bug`` config (run on the env config named ``env``, if given);
-    raises ConfigError naming a bad name, dose or env."""
+def validate(
+    bug_config: dict[str, Any], env: str | None = None, seams: type[SharedSeams] = A2CSeams
+) -> dict[str, float]:
+    """``{name: dose}`` for a ``bug`` config (run on the env config named ``env``, if given, with the
+    algorithm whose seams record is ``seams``); raises ConfigError naming a bad name, dose, env or algorithm."""
     known = registry()
     doses = {}
     for name, params in (bug_config or {}).items():
@@ -139,6 +163,12 @@ def validate(bug_config: dict[str, Any], env: str | None = None) -> dict[str, fl
         if env is not None and not applies_to(known[name], env):
             envs = ", ".join(envs_of(known[name]))
             raise ConfigError(f"bug={name} is invalid with env={env}: it applies to env {envs} only")
+        if seams.ALGORITHM not in algorithms_of(known[name]):
+            algos = ", ".join(algorithms_of(known[name]))
+            raise ConfigError(
+                f"bug={name} is invalid with algo={seams.ALGORITHM}: it applies to algo {algos} only "
+                f"(its seam {', '.join(seams_of(known[name]))} is not {seams.__name__}'s)"
+            )
         unknown = set(params or {}) - {"dose"}
         if unknown:
             raise ConfigError(f"bug.{name}.{sorted(unknown)[0]} is invalid: a bug takes only a dose")
@@ -149,16 +179,16 @@ def validate(bug_config: dict[str, Any], env: str | None = None) -> dict[str, fl
         if not low <= dose <= high:
             raise ConfigError(f"bug.{name}.dose={dose!r} is invalid: must lie in [{low:g}, {high:g}]")
         try:  # the bug's own checks of its dose (say, a whole number of steps), before any work
-            known[name].inject(Seams(), float(dose))
+            known[name].inject(seams(), float(dose))
         except ValueError as error:
             raise ConfigError(f"bug.{name}.dose={dose!r} is invalid: {error}") from None
         doses[name] = float(dose)
     return doses
 
 
-def inject(seams: Seams, bug_config: dict[str, Any]) -> Seams:
+def inject(seams: SharedSeams, bug_config: dict[str, Any]) -> SharedSeams:
     """Apply every configured bug (``{name: {"dose": d}}``); an empty config returns ``seams`` untouched."""
     known = registry()
-    for name, dose in validate(bug_config).items():
+    for name, dose in validate(bug_config, seams=type(seams)).items():
         seams = known[name].inject(seams, dose)
     return seams

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from rl_lab.bugs import registry, seams_of
+from rl_lab.bugs import algorithms_of, registry, seams_of
 
 from rl_lab.cli import fail, parse
 from rl_lab.run.command_line import did_you_mean
@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         width = max(map(len, known))
         for name, module in sorted(known.items(), key=lambda item: (not getattr(item[1], "ZOO", True), item[0])):
-            seam = "+".join(seams_of(module))
-            print(f"{name:{width}s}  seam={seam:17s} dose={module.DOSE:<8g} {module.SYMPTOM}")
+            seam, algos = "+".join(seams_of(module)), ",".join(algorithms_of(module))
+            print(f"{name:{width}s}  seam={seam:20s} algo={algos:7s} dose={module.DOSE:<8g} {module.SYMPTOM}")
         return 0
     if args.name not in known:
         choices = ", ".join(sorted(known))
@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             "rl_lab.bugs", f"name={args.name!r} is invalid: valid choices are {choices}{did_you_mean(args.name, known)}"
         )
     module = known[args.name]
-    print(f"{args.name}  (seam: {'+'.join(seams_of(module))}, default dose: {module.DOSE:g})\n")
+    algos = ", ".join(algorithms_of(module))
+    print(f"{args.name}  (seam: {'+'.join(seams_of(module))}, algo: {algos}, default dose: {module.DOSE:g})\n")
     print(module.__doc__.strip())
     return 0
 

@@ -30,11 +30,12 @@ DOSE = 0
 DOSE_RANGE = (0, 1_000_000)
 SYMPTOM = "hidden: diagnose it (python -m rl_lab.diagnose RUN_DIR), then python -m rl_lab.reveal RUN_DIR"
 ZOO = False  # not a bug of its own: atlases and zoo listings leave it out
+ALGOS = ("a2c",)  # the pool is A2C's zoo
 CLEAN = "none"
 
 
 def pool() -> list[str]:
-    """The possible answers: every built-in zoo bug that needs no context and runs on every env, and no bug at all.
+    """The possible answers: every built-in A2C zoo bug that needs no context and runs on every env, and no bug.
 
     Built-in only, so that a number plants the same bug whatever ``RL_LAB_BUG_PATH`` adds."""
     from pathlib import Path
@@ -42,7 +43,11 @@ def pool() -> list[str]:
     from rl_lab import bugs
 
     builtin = {n: m for n, m in bugs.registry().items() if Path(m.__file__).parent == bugs.BUILTIN_DIR}
-    plain = {n for n, m in builtin.items() if not bugs.context_of(m) and bugs.envs_of(m) is None}
+    plain = {
+        n
+        for n, m in builtin.items()
+        if not bugs.context_of(m) and bugs.envs_of(m) is None and "a2c" in bugs.algorithms_of(m)
+    }
     return [CLEAN] + sorted(n for n in plain if getattr(builtin[n], "ZOO", True))
 
 

@@ -1,19 +1,20 @@
-"""The known result: rl-lab's A2C against stable-baselines3's, learning curve for learning curve.
+"""The known result: rl-lab's A2C or PPO against stable-baselines3's, learning curve for learning curve.
 
     python scripts/known_result.py                          # CartPole-v1, 5 seeds x 500k steps each side
+    python scripts/known_result.py algo=ppo                 # PPO: CartPole-v1, 5 seeds x 100k (the zoo's budget)
     python scripts/known_result.py seeds=3 steps=100000 out=/tmp/kr   # a shorter check
     python scripts/known_result.py env=pong seeds=2 steps=100000      # Pong: ale-py vector env vs SB3's AtariWrapper
     python scripts/known_result.py bug=sign_flip seeds=3 steps=30000 out=/tmp/kr   # the test's power
 
-Both sides get the same hyperparameters (rl-lab's config for ``env``, handed to SB3's
-``A2C`` through ``rl_lab.reference.sb3_a2c``) and the same seeds. rl-lab runs
+Both sides get the same hyperparameters (rl-lab's config for ``algo`` and ``env``, handed to SB3's
+``A2C`` or ``PPO`` through ``rl_lab.agent.reference``'s ``sb3_a2c`` or ``sb3_ppo``) and the same seeds. rl-lab runs
 ``rl_lab.train``; SB3 runs ``A2C.learn`` on SB3's own env stack (``make_vec_env``, or
 ``make_atari_env`` + ``VecFrameStack`` for Pong). From each run's episodes the script
 builds the curve "mean return of the last 100 episodes" on a grid of steps, then
 compares, per seed, the final return and the area under that curve (its mean over the
 grid) with Welch's t-test and a BCa bootstrap 95% confidence interval (``scipy.stats.bootstrap``)
 of the difference of means. Writes ``<out>/curves.csv``, ``<out>/curves.png`` and ``<out>/verdict.md``
-(default out: ``results/known_result/<env>/``).
+(default out: ``results/known_result/<env>/`` for A2C, ``results/known_result/ppo_<env>/`` for PPO).
 """
 
 from __future__ import annotations
@@ -44,15 +45,26 @@ SB3_SETUP = {  # SB3's side of each rl-lab env, with the same semantics (rl_lab/
 }
 
 
-def _settings(env: str, seed: int, steps: int, *extra: str):
+ALGOS = ("a2c", "ppo")
+
+
+def _settings(algo: str, env: str, seed: int, steps: int, *extra: str):
     from rl_lab.run.training import compose_settings
 
     return compose_settings(
-        [f"env={env}", f"seed={seed}", f"total_steps={steps}", "progress=false", "torch_threads=1", *extra]
+        [f"algo={algo}", f"env={env}", f"seed={seed}", f"total_steps={steps}", "progress=false", "torch_threads=1"]
+        + list(extra)
     )
 
 
-def run_rl_lab(env: str, seed: int, steps: int, bug: str) -> list[tuple[int, float]]:
+def _sb3_algorithm(algo: str, vec_env, hp, policy: str, seed: int, optimizer: str):
+    """SB3's side of rl-lab's algorithm, with rl-lab's hyperparameters (PPO's optimizer is its default, Adam)."""
+    from rl_lab.agent.reference import sb3_a2c, sb3_ppo
+
+    return sb3_ppo(vec_env, hp, policy, seed) if algo == "ppo" else sb3_a2c(vec_env, hp, policy, seed, optimizer)
+
+
+def run_rl_lab(algo: str, env: str, seed: int, steps: int, bug: str) -> list[tuple[int, float]]:
     """(step at which the episode ended, its return) for every episode of one rl-lab run."""
     from rl_lab.run.checkpoint import load_checkpoint
     from rl_lab.run.runlog import read_metrics
@@ -61,7 +73,7 @@ def run_rl_lab(env: str, seed: int, steps: int, bug: str) -> list[tuple[int, flo
     # A log point after every update gives the step each episode ended at. The panel and the
     # detectors are off: they would run every update, and the detectors' windows count log
     # points (calibrated at log_interval=1000). Neither changes the numbers (tests/test_diagnostics.py).
-    settings = _settings(env, seed, steps, f"bug={bug}", "log_interval=1", "diagnostics.enabled=false")
+    settings = _settings(algo, env, seed, steps, f"bug={bug}", "log_interval=1", "diagnostics.enabled=false")
     settings.diagnostics.detectors = {}
     with tempfile.TemporaryDirectory() as run_dir:
         train(settings, Path(run_dir))
@@ -72,17 +84,15 @@ def run_rl_lab(env: str, seed: int, steps: int, bug: str) -> list[tuple[int, flo
     return list(zip(ends, returns, strict=True))
 
 
-def run_sb3(env: str, seed: int, steps: int, bug: str) -> list[tuple[int, float]]:
+def run_sb3(algo: str, env: str, seed: int, steps: int, bug: str) -> list[tuple[int, float]]:
     """(step at which the episode ended, its return) for every episode of one SB3 run."""
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_atari_env, make_vec_env
     from stable_baselines3.common.vec_env import VecFrameStack
 
-    from rl_lab.agent.reference import sb3_a2c
-
     torch.set_num_threads(1)
-    settings = _settings(env, seed, steps)
+    settings = _settings(algo, env, seed, steps)
     env_id, policy, optimizer = SB3_SETUP[env]
     if policy == "CnnPolicy":
         vec_env = VecFrameStack(make_atari_env(env_id, n_envs=settings.agent.n_envs, seed=seed), n_stack=4)
@@ -97,14 +107,14 @@ def run_sb3(env: str, seed: int, steps: int, bug: str) -> list[tuple[int, float]
                     episodes.append((self.num_timesteps, float(info["episode"]["r"])))
             return True
 
-    sb3_a2c(vec_env, settings.agent, policy, seed, optimizer).learn(steps, callback=RecordEpisodes())
+    _sb3_algorithm(algo, vec_env, settings.agent, policy, seed, optimizer).learn(steps, callback=RecordEpisodes())
     vec_env.close()
     return episodes
 
 
-def _run(job: tuple[str, str, int, int, str]) -> list[tuple[int, float]]:
-    side, env, seed, steps, bug = job
-    return (run_rl_lab if side == "rl-lab" else run_sb3)(env, seed, steps, bug)
+def _run(job: tuple[str, str, str, int, int, str]) -> list[tuple[int, float]]:
+    side, algo, env, seed, steps, bug = job
+    return (run_rl_lab if side == "rl-lab" else run_sb3)(algo, env, seed, steps, bug)
 
 
 def curve(episodes: list[tuple[int, float]], grid: np.ndarray) -> np.ndarray:
@@ -146,25 +156,32 @@ def compare(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> dict[str,
 
 def main() -> None:
     args = OmegaConf.merge(
-        OmegaConf.create({"env": "cartpole", "seeds": 5, "steps": 500_000, "jobs": 2, "out": None, "bug": "none"}),
+        OmegaConf.create(
+            {"algo": "a2c", "env": "cartpole", "seeds": 5, "steps": None, "jobs": 2, "out": None, "bug": "none"}
+        ),
         OmegaConf.from_cli(),
     )
     if args.env not in SB3_SETUP:
         raise SystemExit(f"env={args.env!r} is invalid: valid choices are {', '.join(SB3_SETUP)}")
+    if args.algo not in ALGOS:
+        raise SystemExit(f"algo={args.algo!r} is invalid: valid choices are {', '.join(ALGOS)}")
+    args.steps = args.steps or _settings(args.algo, args.env, 0, 1).agent.n_timesteps  # the zoo's budget
     from rl_lab.bugs import registry
 
     if args.bug != "none" and args.bug not in registry():
         raise SystemExit(f"bug={args.bug!r} is invalid: valid choices are none, {', '.join(sorted(registry()))}")
     if args.seeds < 2:
         raise SystemExit(f"seeds={args.seeds!r} is invalid: a comparison across seeds needs at least 2")
-    out = result_path(ROOT / "results" / "known_result" / args.env, args.out)
-    command = f"python scripts/known_result.py env={args.env} seeds={args.seeds} steps={args.steps}"
+    name = args.env if args.algo == "a2c" else f"{args.algo}_{args.env}"
+    out = result_path(ROOT / "results" / "known_result" / name, args.out)
+    command = f"python scripts/known_result.py algo={args.algo} env={args.env} seeds={args.seeds} steps={args.steps}"
     if args.bug != "none":
         command += f" bug={args.bug}"
-    jobs = [(side, args.env, seed, args.steps, args.bug) for seed in range(args.seeds) for side in ("rl-lab", "sb3")]
+    sides = ("rl-lab", "sb3")
+    jobs = [(side, args.algo, args.env, seed, args.steps, args.bug) for seed in range(args.seeds) for side in sides]
     started = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
-        runs = dict(zip([(side, seed) for side, _, seed, _, _ in jobs], pool.map(_run, jobs), strict=True))
+        runs = dict(zip([(job[0], job[3]) for job in jobs], pool.map(_run, jobs), strict=True))
     wall = time.perf_counter() - started
 
     grid = np.linspace(args.steps / GRID_POINTS, args.steps, GRID_POINTS).astype(int)
@@ -185,7 +202,7 @@ def main() -> None:
     _plot(grid, curves, args, out / "curves.png")
 
     lines = [
-        f"# Known result: rl-lab vs stable-baselines3 A2C on {SB3_SETUP[args.env][0]}",
+        f"# Known result: rl-lab vs stable-baselines3 {args.algo.upper()} on {SB3_SETUP[args.env][0]}",
         "",
         f"Command: `{command}` ({wall / 60:.1f} min wall, {args.jobs} runs at a time, 1 torch thread each)",
         "",
@@ -193,7 +210,7 @@ def main() -> None:
         f"torch {version('torch')}, gymnasium {version('gymnasium')}, ale-py {version('ale-py')}, "
         f"Python {platform.python_version()}.",
         f"Budget: {args.steps} agent steps per run; seeds 0-{args.seeds - 1} on each side; hyperparameters: "
-        f"rl-lab's `conf/agent/a2c_{args.env}.yaml`, passed to SB3 unchanged."
+        f"rl-lab's `conf/agent/{args.algo}_{args.env}.yaml`, passed to SB3 unchanged."
         + (f" rl-lab runs with bug={args.bug}, to show the comparison's power." if args.bug != "none" else ""),
         f"Curve: mean return of the last {WINDOW} training episodes, at {GRID_POINTS} evenly spaced steps.",
         "",

@@ -33,7 +33,8 @@ import torch
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from rl_lab.agent.a2c import A2C, Rollout
+from rl_lab.agent.a2c import A2C
+from rl_lab.agent.rollout import Rollout
 from rl_lab.envs import make_envs
 from rl_lab.lab.benchmark import paired_ratio
 from rl_lab.lab.runs import run_script

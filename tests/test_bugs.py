@@ -15,11 +15,10 @@ import torch
 from torch.distributions import Categorical
 
 from rl_lab import bugs
-from rl_lab.agent.a2c import Rollout
 from rl_lab.agent.models import MlpActorCritic, NatureCNN
+from rl_lab.agent.rollout import EnvStep, Rollout
 from rl_lab.agent.seams import (
-    EnvStep,
-    Seams,
+    A2CSeams,
     choose_action,
     compute_returns,
     entropy,
@@ -57,8 +56,8 @@ REQUIRED_BUGS = {
 }
 
 
-def _bugged(name: str, dose: float | None = None) -> Seams:
-    return bugs.inject(Seams(), {name: {"dose": ZOO[name].DOSE if dose is None else dose}})
+def _bugged(name: str, dose: float | None = None) -> A2CSeams:
+    return bugs.inject(A2CSeams(), {name: {"dose": ZOO[name].DOSE if dose is None else dose}})
 
 
 def test_the_zoo_holds_the_classic_list():
@@ -71,13 +70,13 @@ def test_each_bug_is_documented_and_changes_only_its_seam(name):
     doc = module.__doc__
     for word in ("Story", "Seam", "Dose", "Symptoms"):
         assert f"{word}:" in doc or f"{word} " in doc, f"{name} docstring lacks {word}"
-    clean, bugged = Seams(), _bugged(name)
-    changed = {f.name for f in dataclasses.fields(Seams) if getattr(bugged, f.name) is not getattr(clean, f.name)}
+    clean, bugged = A2CSeams(), _bugged(name)
+    changed = {f.name for f in dataclasses.fields(A2CSeams) if getattr(bugged, f.name) is not getattr(clean, f.name)}
     assert changed == set(bugs.seams_of(module)), changed
 
 
 def test_no_bug_is_the_clean_agent_untouched():
-    clean = Seams()
+    clean = A2CSeams()
     assert bugs.inject(clean, {}) is clean
     assert bugs.inject(clean, None) is clean
 
@@ -122,7 +121,7 @@ def test_a_user_bug_directory_joins_the_zoo(tmp_path):
     )
     zoo = bugs.load([tmp_path])
     assert "halved_rewards" in zoo
-    seams = bugs.inject(Seams(), {"halved_rewards": {"dose": 1.0}})
+    seams = bugs.inject(A2CSeams(), {"halved_rewards": {"dose": 1.0}})
     r = torch.ones(3, 2)
     returns, _ = seams.compute_returns(r, torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(2), 0.0, 1.0)
     assert torch.equal(returns, torch.full((3, 2), 0.5))
@@ -176,7 +175,7 @@ def test_off_by_one_frames_shifts_training_inputs_by_exactly_k_steps(k):
 
 
 def test_off_by_one_frames_zero_dose_is_clean():
-    assert _bugged("off_by_one_frames", 0).training_forward is Seams().training_forward
+    assert _bugged("off_by_one_frames", 0).training_forward is A2CSeams().training_forward
 
 
 @pytest.mark.parametrize("p", [0.25, 1.0])
@@ -217,7 +216,7 @@ def test_value_and_entropy_sign_flips_negate_their_terms():
 
 def test_missing_eval_mode_acts_in_train_mode():
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5))
-    Seams().acting_mode(model)
+    A2CSeams().acting_mode(model)
     assert not model.training
     _bugged("missing_eval_mode").acting_mode(model)
     assert model.training
@@ -230,7 +229,7 @@ def test_forgot_zero_grad_accumulates_gradients():
     step(opt, (w * torch.tensor([3.0, 4.0])).sum(), [w], 1e9)
     step(opt, (w * torch.tensor([3.0, 4.0])).sum(), [w], 1e9)
     assert torch.equal(w.grad, torch.tensor([6.0, 8.0]))  # the clean step would leave [3, 4]
-    Seams().optimizer_step(opt, (w * torch.tensor([3.0, 4.0])).sum(), [w], 1e9)
+    A2CSeams().optimizer_step(opt, (w * torch.tensor([3.0, 4.0])).sum(), [w], 1e9)
     assert torch.equal(w.grad, torch.tensor([3.0, 4.0]))
 
 
@@ -245,7 +244,7 @@ def test_probs_as_logits_feeds_softmax_outputs_as_logits():
 
 def test_unnormalized_inputs_skip_the_scaling():
     pixels = np.full((2, 4, 84, 84), 255, dtype=np.uint8)
-    assert Seams().preprocess(pixels).max() == 1.0
+    assert A2CSeams().preprocess(pixels).max() == 1.0
     assert _bugged("unnormalized_inputs").preprocess(pixels).max() == 255.0
     vector = np.ones((2, 4), dtype=np.float32)
     assert _bugged("unnormalized_inputs").preprocess(vector).max() == 255.0
@@ -275,7 +274,7 @@ def test_frozen_parameters_freeze_the_first_layers_and_leave_the_heads(factory, 
 @pytest.mark.parametrize("dose", [0.0, 100.0])
 def test_bad_learning_rate_scales_every_step(dose):
     deltas = []
-    for seams in (Seams(), _bugged("bad_learning_rate", dose)):
+    for seams in (A2CSeams(), _bugged("bad_learning_rate", dose)):
         w = torch.nn.Parameter(torch.tensor([1.0]))
         opt = torch.optim.SGD([w], lr=0.01)
         for _ in range(2):
@@ -473,7 +472,7 @@ def test_the_off_by_one_card_cites_elhages_post_by_its_title():
     assert "I had an" + quoted in " ".join(text.replace("\u2014", "--").split())
 
 
-def _value_and_output_gradients(seams: Seams) -> tuple[float, torch.Tensor, torch.Tensor]:
+def _value_and_output_gradients(seams: A2CSeams) -> tuple[float, torch.Tensor, torch.Tensor]:
     """One update's loss through ``seams`` on fixed outputs: its value and its gradient at the outputs."""
     torch.manual_seed(0)
     logits, values = torch.randn(5, 4, 3, requires_grad=True), torch.randn(5, 4, requires_grad=True)
@@ -500,7 +499,7 @@ class _Fixed:
 
 @pytest.mark.parametrize(("bug", "changed"), [("advantages_not_detached", "values"), ("value_loss_detached", "values")])
 def test_a_detach_bug_keeps_the_losss_value_and_changes_its_gradient_at_the_values(bug, changed):
-    clean_value, clean_logit_grad, clean_value_grad = _value_and_output_gradients(Seams())
+    clean_value, clean_logit_grad, clean_value_grad = _value_and_output_gradients(A2CSeams())
     value, logit_grad, value_grad = _value_and_output_gradients(_bugged(bug))
     assert value == clean_value and torch.equal(logit_grad, clean_logit_grad)
     assert not torch.allclose(value_grad, clean_value_grad)

@@ -14,14 +14,14 @@ from rl_lab.bugs.mystery import CLEAN, pick, pool
 
 import rl_lab
 from rl_lab import bugs
-from rl_lab.agent.seams import Seams
+from rl_lab.agent.seams import A2CSeams
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _changed(seams: Seams) -> set[str]:
-    clean = Seams()
-    return {f.name for f in dataclasses.fields(Seams) if getattr(seams, f.name) is not getattr(clean, f.name)}
+def _changed(seams: A2CSeams) -> set[str]:
+    clean = A2CSeams()
+    return {f.name for f in dataclasses.fields(A2CSeams) if getattr(seams, f.name) is not getattr(clean, f.name)}
 
 
 def test_pick_is_a_fixed_function_of_the_number_and_covers_the_pool():
@@ -50,7 +50,7 @@ def test_pick_rejects_a_number_that_is_not_whole():
 @pytest.mark.parametrize("number", range(12))
 def test_mystery_plants_exactly_the_picked_bug(number):
     name, dose = pick(number)
-    planted = bugs.inject(Seams(), {"mystery": {"dose": number}})
+    planted = bugs.inject(A2CSeams(), {"mystery": {"dose": number}})
     if name == CLEAN:
         assert _changed(planted) == set()
     else:

@@ -13,30 +13,22 @@ import pytest
 import torch
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
-from stable_baselines3.common.vec_env import DummyVecEnv
 
 from rl_lab.agent.a2c import A2C
 from rl_lab.agent.models import MlpActorCritic, NatureCNN
-from rl_lab.agent.reference import copy_weights_to_sb3, load_rollout_into_sb3, parameter_pairs, sb3_a2c
-from rl_lab.agent.seams import Seams, compute_returns
+from rl_lab.agent.reference import (
+    copy_weights_to_sb3,
+    load_rollout_into_sb3,
+    parameter_pairs,
+    sb3_a2c,
+    spaces_only_envs,
+)
+from rl_lab.agent.seams import A2CSeams, compute_returns
 from rl_lab.run.config import AgentConfig
 
 # float32 scale: convolutions (channels_last vs SB3's layout) and reductions summed in another order
 # differ in the last bits; values are O(1), so 1e-6 absolute is a few float32 ulps.
 RTOL, ATOL = 1e-5, 1e-6
-
-
-class _SpacesOnly(gym.Env):
-    """SB3 needs an env to build A2C; only its spaces are used, the rollout is loaded by hand."""
-
-    def __init__(self, obs_space: gym.Space, n_actions: int):
-        self.observation_space, self.action_space = obs_space, gym.spaces.Discrete(n_actions)
-
-    def reset(self, seed=None, options=None):
-        return self.observation_space.sample(), {}
-
-    def step(self, action):
-        return self.observation_space.sample(), 0.0, False, False, {}
 
 
 CASES = {
@@ -72,8 +64,10 @@ def _pair(case: str, scripted_env):
     hp = c["hp"]
     env = scripted_env(hp.n_envs, c["obs_space"], c["n_actions"], seed=1, p_term=0.15, p_trunc=0.1)
     model = c["model"](c["obs_space"], env.single_action_space)
-    agent = A2C(env, model, _make_optimizer(c["optimizer"], model.parameters(), hp.lr), hp, Seams(), obs=env.reset()[0])
-    vec = DummyVecEnv([lambda: _SpacesOnly(c["obs_space"], c["n_actions"])] * hp.n_envs)
+    agent = A2C(
+        env, model, _make_optimizer(c["optimizer"], model.parameters(), hp.lr), hp, A2CSeams(), obs=env.reset()[0]
+    )
+    vec = spaces_only_envs(c["obs_space"], c["n_actions"], hp.n_envs)
     sb3 = sb3_a2c(vec, hp, c["policy"], seed=0, optimizer=c["optimizer"])
     copy_weights_to_sb3(model, sb3.policy)
     return agent, sb3, env

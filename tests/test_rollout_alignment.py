@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from rl_lab.agent.a2c import A2C
-from rl_lab.agent.seams import Seams
+from rl_lab.agent.seams import A2CSeams
 from rl_lab.run.config import AgentConfig
 
 N_ACTIONS = 3
@@ -39,7 +39,7 @@ def test_rollout_pairs_each_action_with_its_observation_reward_and_end(scripted_
     env = scripted_env(6, space, N_ACTIONS, seed=4, p_term=0.2, p_trunc=0.2, encode=True)
     hp = AgentConfig(n_envs=6, n_steps=7)
     model = ObservationReader()
-    agent = A2C(env, model, torch.optim.SGD(model.parameters(), lr=0.0), hp, Seams(), obs=env.reset()[0])
+    agent = A2C(env, model, torch.optim.SGD(model.parameters(), lr=0.0), hp, A2CSeams(), obs=env.reset()[0])
 
     rollouts = [agent.collect_rollout() for _ in range(3)]  # crosses rollout boundaries too
     emitted, received = np.stack(env.emitted), np.stack(env.received)
@@ -76,7 +76,7 @@ def test_episode_statistics_sum_the_rewards_of_each_episode(scripted_env):
     env = scripted_env(4, space, N_ACTIONS, seed=2, p_term=0.15, p_trunc=0.05)
     model = ObservationReader()
     hp = AgentConfig(n_envs=4, n_steps=5)
-    agent = A2C(env, model, torch.optim.SGD(model.parameters(), lr=0.0), hp, Seams(), obs=env.reset()[0])
+    agent = A2C(env, model, torch.optim.SGD(model.parameters(), lr=0.0), hp, A2CSeams(), obs=env.reset()[0])
     for _ in range(8):
         agent.collect_rollout()
     expected, running, length = [], np.zeros(4), np.zeros(4, dtype=int)
@@ -114,7 +114,7 @@ def test_the_data_path_goes_through_its_seams(scripted_env):
         return nxt
 
     seams = dataclasses.replace(
-        Seams(), choose_action=lambda logits: torch.zeros(len(logits), dtype=torch.int64), record_transition=doubled,
+        A2CSeams(), choose_action=lambda logits: torch.zeros(len(logits), dtype=torch.int64), record_transition=doubled,
         next_observation=stale,
     )  # fmt: skip
     model = ObservationReader()

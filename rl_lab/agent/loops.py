@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from rl_lab.agent.a2c import A2C, Rollout
+from rl_lab.agent.rollout import ActorCriticAgent, Rollout
 
 
 class Loop(Protocol):
@@ -42,7 +42,7 @@ class Loop(Protocol):
 class SerialLoop:
     """Collect a rollout, then update on it: stable-baselines3's A2C."""
 
-    def __init__(self, agent: A2C):
+    def __init__(self, agent: ActorCriticAgent):
         self.agent = agent
 
     def iterate(self, prefetch: bool) -> tuple[Rollout, dict[str, Any], list[tuple[float, int]]]:
@@ -81,7 +81,7 @@ class LaggedLoop:
     a committed benchmark; the emulator's own threads fill the gaps): measure on other machines.
     """
 
-    def __init__(self, agent: A2C, acting_threads: int = 1, update_threads: int = 1):
+    def __init__(self, agent: ActorCriticAgent, acting_threads: int = 1, update_threads: int = 1):
         if any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in agent.model.modules()):
             raise ValueError(
                 "loop=lagged is invalid with a model with dropout: its update draws random numbers "

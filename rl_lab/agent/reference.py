@@ -1,20 +1,42 @@
-"""stable-baselines3 as the reference: build its A2C from an rl-lab config and
+"""stable-baselines3 as the reference: build its A2C or PPO from an rl-lab config and
 move weights and rollouts between the two, for the parity tests, the
 throughput benchmark and the known-result comparison.
 """
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3 import A2C as SB3A2C
+from stable_baselines3 import PPO as SB3PPO
 from stable_baselines3.common.logger import configure
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from torch import nn
 
-from rl_lab.agent.a2c import Rollout
 from rl_lab.agent.models import MlpActorCritic, NatureCNN
-from rl_lab.run.config import AgentConfig
+from rl_lab.agent.rollout import Rollout
+from rl_lab.agent.seams import schedule
+from rl_lab.run.config import AgentConfig, PPOConfig
+
+
+class _SpacesOnly(gym.Env):
+    """SB3 needs an env to build an algorithm; only its spaces are used when rollouts are loaded by hand."""
+
+    def __init__(self, obs_space: gym.Space, n_actions: int):
+        self.observation_space, self.action_space = obs_space, gym.spaces.Discrete(n_actions)
+
+    def reset(self, seed=None, options=None):
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+def spaces_only_envs(obs_space: gym.Space, n_actions: int, n_envs: int) -> DummyVecEnv:
+    """A vector env with these spaces for SB3 to build on; the caller loads its rollouts (``load_rollout_into_sb3``)."""
+    return DummyVecEnv([lambda: _SpacesOnly(obs_space, n_actions)] * n_envs)
 
 
 def sb3_a2c(env: VecEnv, hp: AgentConfig, policy: str, seed: int, optimizer: str) -> SB3A2C:
@@ -37,6 +59,31 @@ def sb3_a2c(env: VecEnv, hp: AgentConfig, policy: str, seed: int, optimizer: str
         vf_coef=hp.vf_coef,
         max_grad_norm=hp.max_grad_norm,
         policy_kwargs=policy_kwargs,
+        seed=seed,
+        device="cpu",
+    )
+    model.set_logger(configure(None, [""]))
+    return model
+
+
+def sb3_ppo(env: VecEnv, hp: PPOConfig, policy: str, seed: int) -> SB3PPO:
+    """SB3's PPO with rl-lab's hyperparameters (its default optimizer, Adam with eps 1e-5), the
+    schedules as rl-lab's ``schedule`` seam reads them at SB3's progress remaining."""
+    model = SB3PPO(
+        policy,
+        env,
+        learning_rate=lambda progress: schedule(hp.lr, progress, hp.lr_schedule),
+        n_steps=hp.n_steps,
+        batch_size=hp.batch_size,
+        n_epochs=hp.n_epochs,
+        gamma=hp.gamma,
+        gae_lambda=hp.gae_lambda,
+        clip_range=lambda progress: schedule(hp.clip_range, progress, hp.clip_range_schedule),
+        clip_range_vf=hp.clip_range_vf,
+        normalize_advantage=hp.normalize_advantage,
+        ent_coef=hp.ent_coef,
+        vf_coef=hp.vf_coef,
+        max_grad_norm=hp.max_grad_norm,
         seed=seed,
         device="cpu",
     )
@@ -73,7 +120,7 @@ def copy_weights_to_sb3(model: nn.Module, sb3_policy: nn.Module) -> None:
 
 
 def load_rollout_into_sb3(
-    sb3: SB3A2C, rollout: Rollout, obs: np.ndarray, last_obs: np.ndarray, episode_starts: np.ndarray
+    sb3: OnPolicyAlgorithm, rollout: Rollout, obs: np.ndarray, last_obs: np.ndarray, episode_starts: np.ndarray
 ) -> None:
     """Fill SB3's rollout buffer with the same transitions and compute its returns.
 

@@ -1,9 +1,12 @@
-"""The seams of the A2C loop: each place where a real-world bug can live.
+"""The seams of the actor-critic loops: each place where a real-world bug can live.
 
-The loop in :mod:`rl_lab.agent.a2c` calls its parts only through a :class:`Seams`
-record. The functions here are the clean parts; a bug (see ``bugs/``) takes
-the record and returns a copy with one field wrapped or replaced. The loop
-never asks which bug is on, and :func:`clean_seams` is the agent with none.
+The loops of :mod:`rl_lab.agent.a2c` and :mod:`rl_lab.agent.ppo` call their parts only through a
+seams record: :class:`A2CSeams` or :class:`PPOSeams`. Both hold :class:`SharedSeams`, the parts
+with the same meaning in both algorithms (acting, recording, returns, log-probabilities, entropy,
+the value loss, the optimizer step), and add their own. The functions here are the clean parts;
+a bug (see ``bugs/``) takes the record and returns a copy with one field wrapped or replaced, so
+a bug at a shared seam runs on either algorithm unchanged. A loop never asks which bug is on, and
+``A2CSeams()`` or ``PPOSeams()`` is the agent with none.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -20,8 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical
 
+from rl_lab.agent.rollout import EnvStep, Transition
+
 if TYPE_CHECKING:
-    from rl_lab.agent.a2c import Rollout
+    from rl_lab.agent.rollout import Rollout
 
 ModelFactory = Callable[[gym.Space, gym.Space], nn.Module]
 
@@ -47,32 +52,6 @@ def acting_mode(model: nn.Module) -> None:
 def choose_action(logits: torch.Tensor) -> torch.Tensor:
     """Sample each env's action from the acting policy (a categorical over the logits)."""
     return Categorical(logits=logits).sample()
-
-
-@dataclass
-class EnvStep:
-    """What one step of the vector env returned, as it returned it."""
-
-    obs: np.ndarray  # SAME_STEP autoreset: where an episode ended, the next episode's first observation
-    reward: np.ndarray
-    terminated: np.ndarray
-    truncated: np.ndarray
-    info: dict[str, Any]
-
-    @property
-    def time_limit_ends(self) -> np.ndarray:
-        """Where a time limit cut an episode that did not terminate: the ends bootstrapped with V(final obs)."""
-        return np.logical_and(self.truncated, np.logical_not(self.terminated))
-
-
-@dataclass
-class Transition:
-    """What the rollout keeps of one env step, ``(N,)`` each."""
-
-    reward: torch.Tensor
-    terminated: torch.Tensor  # 1.0 where the episode ended for good
-    truncated: torch.Tensor  # 1.0 where a time limit cut it
-    truncation_value: torch.Tensor  # V(final observation) where truncated and not terminated, else 0
 
 
 def record_transition(step: EnvStep, value_of: Callable[[np.ndarray], torch.Tensor]) -> Transition:
@@ -166,9 +145,62 @@ def optimizer_step(
     return grad_norm
 
 
+# --- PPO's own parts (stable-baselines3's PPO.train) ------------------------------------------
+def minibatches(n_samples: int, batch_size: int) -> list[torch.Tensor]:
+    """One epoch's minibatches: a fresh random permutation of the ``n_samples`` indices of the
+    flattened rollout (index ``t * n_envs + i``), cut into pieces of ``batch_size``, the last one
+    smaller when it does not divide (SB3's ``RolloutBuffer.get``; SB3 draws from numpy's global
+    generator, rl-lab from torch's, which the checkpoint saves). Every sample once per epoch."""
+    return list(torch.randperm(n_samples).split(batch_size))
+
+
+def minibatch_forward(model: nn.Module, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits ``(B, A)`` and values ``(B,)`` of a minibatch of network inputs, with autograd, train mode."""
+    model.train()
+    return model(obs)
+
+
+def normalize_advantages(advantages: torch.Tensor) -> torch.Tensor:
+    """A minibatch's advantages to zero mean and unit standard deviation (unbiased, plus 1e-8);
+    a minibatch of one is left as it is (its std is undefined: SB3 issue #325)."""
+    if len(advantages) < 2:
+        return advantages
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+
+def probability_ratio(log_probs: torch.Tensor, old_log_probs: torch.Tensor) -> torch.Tensor:
+    """pi(a|s) / pi_old(a|s), from the log-probabilities under the trained and the acting policy."""
+    return torch.exp(log_probs - old_log_probs)
+
+
+def clipped_surrogate(ratio: torch.Tensor, advantages: torch.Tensor, clip_range: float) -> torch.Tensor:
+    """PPO's policy loss: -mean(min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A)), the pessimistic bound."""
+    clipped = torch.clamp(ratio, 1.0 - clip_range, 1.0 + clip_range)
+    return -torch.min(advantages * ratio, advantages * clipped).mean()
+
+
+def clip_values(values: torch.Tensor, old_values: torch.Tensor, clip_range_vf: float | None) -> torch.Tensor:
+    """The value prediction the value loss sees: unclipped when ``clip_range_vf`` is None (SB3's and
+    the zoo's default), else kept within ``clip_range_vf`` of the acting critic's value."""
+    if clip_range_vf is None:
+        return values
+    return old_values + torch.clamp(values - old_values, -clip_range_vf, clip_range_vf)
+
+
+SCHEDULES = ("constant", "linear")
+
+
+def schedule(initial: float, progress_remaining: float, kind: str) -> float:
+    """A hyperparameter's value at ``progress_remaining`` (1 at the start of training, 0 at the end):
+    ``constant``, or ``linear`` to 0 (the zoo's ``lin_X``)."""
+    return initial * progress_remaining if kind == "linear" else initial
+
+
 @dataclass(frozen=True)
-class Seams:
-    """The named parts of the loop; a bug replaces one field (``dataclasses.replace``)."""
+class SharedSeams:
+    """The parts both loops have, with the same meaning; a bug replaces one field (``dataclasses.replace``)."""
+
+    ALGORITHM: ClassVar[str] = ""  # a record's algorithm: the conf/algo option
 
     build_model: Callable[[ModelFactory, gym.Space, gym.Space], nn.Module] = build_model
     preprocess: Callable[[np.ndarray], torch.Tensor] = preprocess
@@ -176,21 +208,42 @@ class Seams:
     choose_action: Callable[[torch.Tensor], torch.Tensor] = choose_action
     record_transition: Callable[[EnvStep, Callable[[np.ndarray], torch.Tensor]], Transition] = record_transition
     next_observation: Callable[[np.ndarray, EnvStep], np.ndarray] = next_observation
-    training_forward: Callable[[nn.Module, Rollout], tuple[torch.Tensor, torch.Tensor]] = training_forward
     compute_returns: Callable[..., tuple[torch.Tensor, torch.Tensor]] = compute_returns
     log_prob: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = log_prob
     entropy: Callable[[torch.Tensor], torch.Tensor] = entropy
-    policy_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = policy_loss
     value_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = value_loss
     optimizer_step: Callable[..., torch.Tensor] = optimizer_step
 
 
-def clean_seams() -> Seams:
-    """The clean agent."""
-    return Seams()
+@dataclass(frozen=True)
+class A2CSeams(SharedSeams):
+    """A2C's loop: the shared parts, one training forward pass over the rollout, the policy-gradient loss."""
+
+    ALGORITHM: ClassVar[str] = "a2c"
+
+    training_forward: Callable[[nn.Module, Rollout], tuple[torch.Tensor, torch.Tensor]] = training_forward
+    policy_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = policy_loss
 
 
-def seam_states(seams: Seams) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PPOSeams(SharedSeams):
+    """PPO's loop: the shared parts, and minibatching, the ratio, the clipped losses and the schedules."""
+
+    ALGORITHM: ClassVar[str] = "ppo"
+
+    minibatches: Callable[[int, int], list[torch.Tensor]] = minibatches
+    minibatch_forward: Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] = minibatch_forward
+    normalize_advantages: Callable[[torch.Tensor], torch.Tensor] = normalize_advantages
+    probability_ratio: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = probability_ratio
+    clipped_surrogate: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor] = clipped_surrogate
+    clip_values: Callable[[torch.Tensor, torch.Tensor, float | None], torch.Tensor] = clip_values
+    schedule: Callable[[float, float, str], float] = schedule
+
+
+SEAM_RECORDS: tuple[type[SharedSeams], ...] = (A2CSeams, PPOSeams)  # one per algorithm
+
+
+def seam_states(seams: SharedSeams) -> dict[str, Any]:
     """The state of every seam function that keeps one between calls (an object with
     ``state_dict``: a bug's frame history, its random generator); the clean seams keep none."""
     return {
@@ -200,7 +253,7 @@ def seam_states(seams: Seams) -> dict[str, Any]:
     }
 
 
-def load_seam_states(seams: Seams, states: dict[str, Any]) -> None:
+def load_seam_states(seams: SharedSeams, states: dict[str, Any]) -> None:
     """Restore what :func:`seam_states` saved; the seams must hold the same stateful functions."""
     stateful = {f.name for f in dataclasses.fields(seams) if hasattr(getattr(seams, f.name), "load_state_dict")}
     if stateful != set(states):

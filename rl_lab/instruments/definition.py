@@ -54,8 +54,8 @@ from torch.func import functional_call
 from rl_lab.agent import seams as clean
 
 if TYPE_CHECKING:
-    from rl_lab.agent.a2c import Rollout
-    from rl_lab.agent.seams import EnvStep, Seams, Transition
+    from rl_lab.agent.rollout import EnvStep, Rollout, Transition
+    from rl_lab.agent.seams import SharedSeams
 
 
 class _Observed:
@@ -103,8 +103,11 @@ class UpdateObserver:
     loop's own), where the model has no dropout (eval-mode passes draw no random numbers).
     """
 
-    def __init__(self, mode_dependent: bool):
+    def __init__(self, mode_dependent: bool, single_gradient_step: bool = True):
+        """``single_gradient_step``: the seams are A2C's, whose update is one gradient step and whose
+        loss terms are watched; otherwise (PPO) only the bootstrap of every time-limit end is."""
         self.mode_dependent = mode_dependent
+        self.single_step = single_gradient_step
         self.armed = False
         self.outputs: tuple[torch.Tensor, torch.Tensor] | None = None
         self.terms: dict[str, torch.Tensor] = {}
@@ -113,16 +116,20 @@ class UpdateObserver:
         # holding the step is watched (the lagged loop records rollout k+1 while rollout k is watched)
         self.bootstrap_gaps: dict[int, float] = {}
 
-    def observe(self, seams: Seams) -> Seams:
+    def observe(self, seams: SharedSeams) -> SharedSeams:
         """``seams`` with the observers around the parts they watch."""
+        recorded = dataclasses.replace(
+            seams, record_transition=_Observed(seams.record_transition, self._record_transition)
+        )
+        if not self.single_step:
+            return recorded
         return dataclasses.replace(
-            seams,
+            recorded,
             training_forward=_Observed(seams.training_forward, self._training_forward),
             policy_loss=_Observed(seams.policy_loss, self._term("policy")),
             value_loss=_Observed(seams.value_loss, self._term("value")),
             entropy=_Observed(seams.entropy, self._term("entropy")),
             optimizer_step=_Observed(seams.optimizer_step, self._optimizer_step),
-            record_transition=_Observed(seams.record_transition, self._record_transition),
         )
 
     def arm(self) -> None:

@@ -97,10 +97,11 @@ from torch.distributions import Categorical, kl_divergence
 from torch.func import functional_call
 
 from rl_lab.agent import seams
-from rl_lab.agent.a2c import Rollout
 from rl_lab.agent.models import has_mode_dependent_layers
-from rl_lab.agent.seams import Seams
+from rl_lab.agent.rollout import Rollout
+from rl_lab.agent.seams import SharedSeams
 from rl_lab.instruments.definition import ActingTest, UpdateObserver, function_gap, gradient_gap, reference_gradient
+from rl_lab.instruments.ppo_checks import PPO_CHECK_SERIES, PPOObserver
 from rl_lab.run.config import AgentConfig
 
 # The panel's exact checks: recomputations of this agent's own seams, pinned (0, or a fixed value)
@@ -133,6 +134,8 @@ EXACT_CHECK_SERIES = frozenset(
         "grads/entropy_term_gap",
         "params/function_gap",
         "policy/acting_evidence",
+        # from PPO's definition (rl_lab/instruments/ppo_checks.py)
+        *PPO_CHECK_SERIES,
     }
 )
 
@@ -142,8 +145,10 @@ def _layer(parameter_name: str) -> str:
 
 
 def basic_scalars(stats: dict[str, Any]) -> dict[str, float]:
-    """Losses, entropy, gradient norm and the critic's fit: logged with diagnostics off too."""
+    """Losses, entropy, gradient norm, the critic's fit, and the algorithm's own ``series`` (PPO's
+    clip fraction, approximate KL per epoch, ratio spread, schedules): logged with diagnostics off too."""
     return {
+        **stats.get("series", {}),
         "losses/total": stats["loss"].item(),
         "losses/policy": stats["policy_loss"].item(),
         "losses/value": stats["value_loss"].item(),
@@ -181,12 +186,19 @@ class Diagnostics:
         kl_samples: int = 16,
         gradient_check_every: int = 1,
         reference_factory: Callable[[], nn.Module] | None = None,
+        single_gradient_step: bool = True,
     ):
         """``model`` as built, before any update. ``reference_factory`` builds the configured model afresh (for
         ``init_gap``; under a forked random state, so the run's numbers do not change). The gradient is
         recomputed at the first log point and every ``gradient_check_every``-th after it (a forward and
-        backward pass of the batch: on Pong, a share of log points keeps the panel's cost down)."""
+        backward pass of the batch: on Pong, a share of log points keeps the panel's cost down).
+        ``single_gradient_step``: the update is one gradient step on the whole rollout (A2C's,
+        ``ActorCriticAgent.SINGLE_GRADIENT_STEP``). The checks that recompute or replay that step
+        (the loss terms and their gradients, the gradient, the clip, the optimizer's step, the
+        policy the update trained) run only then: PPO's update is many minibatch steps, and its
+        own checks are PPO's (the panel logs its ``series`` meanwhile)."""
         self.model, self.optimizer, self.hp = model, optimizer, hp
+        self.single_step = single_gradient_step
         self.init_gap: float | None = None  # not logged without a reference
         self.reference_model: nn.Module | None = None  # a fresh build of the configured factory
         self.function_gap: float | None = None  # measured at the first log point
@@ -206,7 +218,9 @@ class Diagnostics:
         self.fresh_gradients: dict[str, torch.Tensor] = {}  # this update's gradient, as backward produced it
         self.gradient_check_every = gradient_check_every
         self.measured = 0  # log points measured so far: the gradient is recomputed at every n-th
-        self.observer = UpdateObserver(self.mode_dependent)  # the run's seams, seen from inside (observe)
+        # the run's seams, seen from inside (observe): every algorithm's, and PPO's own parts
+        self.observer = UpdateObserver(self.mode_dependent, single_gradient_step)
+        self.ppo_observer = None if single_gradient_step else PPOObserver(self.mode_dependent)
         self.acting_test = ActingTest()
         self.watched = dict(WATCHED)  # the data path's gaps since the last log point (watch)
         self.last_returned: np.ndarray | None = None  # the observation the last rollout's last step returned
@@ -217,10 +231,12 @@ class Diagnostics:
             if parameter.requires_grad:
                 parameter.register_hook(self._gradient_hook(name, parameter))
 
-    def observe(self, seams: Seams) -> Seams:
-        """The run's seams with this panel's observers around them (:class:`UpdateObserver`): the
-        loss terms' gradients and every time-limit bootstrap are checked only in seams passed here."""
-        return self.observer.observe(seams)
+    def observe(self, seams: SharedSeams) -> SharedSeams:
+        """The run's seams with this panel's observers around them (:class:`UpdateObserver`, and
+        :class:`~rl_lab.instruments.ppo_checks.PPOObserver` for PPO): the loss terms' gradients, PPO's
+        parts and every time-limit bootstrap are checked only in seams passed here."""
+        observed = self.observer.observe(seams)
+        return observed if self.ppo_observer is None else self.ppo_observer.observe(observed, self.model)
 
     def _activation_hook(self, name: str):
         def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
@@ -242,7 +258,7 @@ class Diagnostics:
             if parameter.grad is not None:
                 self.gradient_sq["stale"] += parameter.grad.detach().float().pow(2).sum().item()
             self.gradient_sq["fresh"] += grad.detach().float().pow(2).sum().item()
-            if self._gradient_checked():
+            if self.single_step and self._gradient_checked():
                 before = self.fresh_gradients.get(name)
                 self.fresh_gradients[name] = grad.detach().clone() if before is None else before + grad.detach()
 
@@ -306,6 +322,8 @@ class Diagnostics:
         self.gradient_sq = {"stale": 0.0, "fresh": 0.0}
         self.fresh_gradients = {}
         self.observer.arm()
+        if self.ppo_observer is not None:
+            self.ppo_observer.arm()
         self.params_before = [p.detach().clone() for _, p in self.named_parameters]
         self.optimizer_before = copy.deepcopy(self.optimizer.state_dict())
 
@@ -321,11 +339,16 @@ class Diagnostics:
         out["grads/stale_ratio"] = math.sqrt(self.gradient_sq["stale"]) / max(
             math.sqrt(self.gradient_sq["fresh"]), 1e-12
         )
-        recomputed = F.mse_loss(stats["returns"], stats["train_values"]).item()
-        out["value/loss_gap"] = abs(stats["value_loss"].item() - recomputed) / max(recomputed, 1e-12)
         out.update(self._loop_checks(stats, rollout))
+        if self.single_step:
+            out.update(self._single_step_checks(stats, rollout))
+        else:
+            returns, advantages = sb3_returns(rollout, self.hp.gamma, self.hp.gae_lambda)
+            out.update(
+                self.ppo_observer.checks(rollout, self.hp, self.model, self._parameters_before(), advantages, returns)
+            )
         out.update(self._data_path_checks(rollout))
-        out.update(self._definition_checks(stats, rollout))
+        out.update(self._definition_checks(rollout))
         values, returns, advantages = stats["values"], stats["returns"], stats["advantages"]
         out.update(_stats("value/values", values))
         out.update(_stats("value/returns", returns))
@@ -339,27 +362,46 @@ class Diagnostics:
         return out
 
     def _loop_checks(self, stats: dict[str, Any], rollout: Rollout) -> dict[str, float]:
-        """Exact checks of seams that the panel's other series do not recompute (see the module doc)."""
-        advantages, log_probs = stats["advantages"], stats["log_probs"]
-        terms = advantages * log_probs
-        policy_gap = abs(stats["policy_loss"].item() - (-terms.mean()).item()) / max(terms.abs().mean().item(), 1e-12)
+        """Exact checks of seams that the panel's other series do not recompute (see the module doc),
+        those that hold in either algorithm: the returns, the network's build, the acting samples."""
         returns, reference_advantages = sb3_returns(rollout, self.hp.gamma, self.hp.gae_lambda)
         scale = returns.abs().max().item() + 1.0
         returns_gap = max(
             (stats["returns"].cpu() - returns).abs().max().item(),
-            (advantages.cpu() - reference_advantages).abs().max().item(),
+            (stats["advantages"].cpu() - reference_advantages).abs().max().item(),
         )
-        fresh_norm = math.sqrt(self.gradient_sq["fresh"])
-        clipped_norm = math.sqrt(sum(p.grad.detach().float().pow(2).sum().item() for p in self._with_grad()))
         return {
-            "losses/policy_gap": policy_gap,
             "value/returns_gap": returns_gap / scale,
-            "grads/clip_gap": abs(clipped_norm - min(fresh_norm, self.max_grad_norm)) / self.max_grad_norm,
-            "params/step_gap": self._step_gap(),
             "params/frozen_fraction": self._frozen_fraction(),
             **({} if self.init_gap is None else {"params/init_gap": self.init_gap}),
             **_action_log_prob_excess(rollout.logits, rollout.actions),
         }
+
+    def _single_step_checks(self, stats: dict[str, Any], rollout: Rollout) -> dict[str, float]:
+        """The checks of an update that is one gradient step on the rollout (A2C's): each loss term
+        recomputed, and each term's gradient and the whole gradient from A2C's definition
+        (rl_lab/instruments/definition.py), the clip, the optimizer's step replayed, the log-probs
+        and entropy recomputed, and the policy the update trained against the one that acted."""
+        terms = stats["advantages"] * stats["log_probs"]
+        policy_gap = abs(stats["policy_loss"].item() - (-terms.mean()).item()) / max(terms.abs().mean().item(), 1e-12)
+        recomputed = F.mse_loss(stats["returns"], stats["train_values"]).item()
+        fresh_norm = math.sqrt(self.gradient_sq["fresh"])
+        clipped_norm = math.sqrt(sum(p.grad.detach().float().pow(2).sum().item() for p in self._with_grad()))
+        out = {
+            "losses/policy_gap": policy_gap,
+            "value/loss_gap": abs(stats["value_loss"].item() - recomputed) / max(recomputed, 1e-12),
+            "grads/clip_gap": abs(clipped_norm - min(fresh_norm, self.max_grad_norm)) / self.max_grad_norm,
+            "params/step_gap": self._step_gap(),
+            **self._trained_policy(stats, rollout),
+            **self.observer.term_gaps(stats, rollout.actions.to(stats["logits"].device)),
+        }
+        if not self.mode_dependent and self._gradient_checked():  # dropout: the masks cannot be replayed
+            hp = self.hp
+            reference = reference_gradient(
+                self.model, self._parameters_before(), rollout, hp.gamma, hp.gae_lambda, hp.ent_coef, hp.vf_coef
+            )
+            out["grads/grad_gap"] = gradient_gap(self.fresh_gradients, reference)
+        return out
 
     def _data_path_checks(self, rollout: Rollout) -> dict[str, float]:
         """What the rollout holds against what the env returned (see the module doc, ``data/``):
@@ -374,17 +416,11 @@ class Diagnostics:
         self.watched = dict(WATCHED)
         return out
 
-    def _definition_checks(self, stats: dict[str, Any], rollout: Rollout) -> dict[str, float]:
-        """The checks from A2C's definition (rl_lab/instruments/definition.py): the gradient, each
-        loss term's gradient, the network's function, the acting distribution."""
-        out = self.observer.term_gaps(stats, rollout.actions.to(stats["logits"].device))
+    def _definition_checks(self, rollout: Rollout) -> dict[str, float]:
+        """The checks from the definition of any actor-critic agent (rl_lab/instruments/definition.py):
+        the network's function and the acting distribution."""
+        out: dict[str, float] = {}
         self.observer.disarm()
-        if not self.mode_dependent and self._gradient_checked():  # dropout: the masks cannot be replayed
-            hp = self.hp
-            reference = reference_gradient(
-                self.model, self._parameters_before(), rollout, hp.gamma, hp.gae_lambda, hp.ent_coef, hp.vf_coef
-            )
-            out["grads/grad_gap"] = gradient_gap(self.fresh_gradients, reference)
         self.fresh_gradients = {}
         self.measured += 1
         if self.reference_model is not None:
@@ -439,6 +475,8 @@ class Diagnostics:
         return frozen / max(total, 1)
 
     def _gradients_and_parameters(self, grad_norm: float) -> dict[str, float]:
+        """Norms of the parameters and of each layer's update; of each layer's gradient where the
+        update is one gradient step (``.grad`` holds the last minibatch's only, in PPO)."""
         # clip_grad_norm_ scales every gradient by one factor; undo it to report norms before clipping
         clip = min(1.0, self.max_grad_norm / (grad_norm + 1e-6)) if math.isfinite(grad_norm) else 1.0
         grad_sq: dict[str, float] = defaultdict(float)
@@ -447,45 +485,58 @@ class Diagnostics:
         before_sq: dict[str, float] = defaultdict(float)
         for (name, p), before in zip(self.named_parameters, self.params_before, strict=True):
             layer = _layer(name)
-            if p.grad is not None:
+            if p.grad is not None and self.single_step:
                 grad_sq[layer] += (p.grad.detach().float().norm().item() / clip) ** 2
             param_sq[layer] += p.detach().float().norm().item() ** 2
             delta_sq[layer] += (p.detach() - before).float().norm().item() ** 2
             before_sq[layer] += before.float().norm().item() ** 2
         out = {"grads/global_norm": grad_norm, "params/global_norm": math.sqrt(sum(param_sq.values()))}
         for layer in param_sq:
-            out[f"grads/{layer}/norm"] = math.sqrt(grad_sq[layer])
+            if self.single_step:
+                out[f"grads/{layer}/norm"] = math.sqrt(grad_sq[layer])
             out[f"params/{layer}/norm"] = math.sqrt(param_sq[layer])
             out[f"params/{layer}/update_ratio"] = math.sqrt(delta_sq[layer]) / (math.sqrt(before_sq[layer]) + 1e-12)
         return out
 
     def _policy(self, stats: dict[str, Any], rollout: Rollout) -> dict[str, float]:
-        logits = stats["logits"].flatten(0, -2)
+        """The policy's spread, the update's size (approximate KL), and the acting pass against the
+        same parameters in eval mode. The spread is the update's forward pass's where the update is
+        one pass (A2C), else the acting pass's (PPO's update has one per minibatch)."""
+        logits = (stats["logits"] if self.single_step else rollout.logits).flatten(0, -2)
         policy = Categorical(logits=logits, validate_args=False)  # a diverged run's NaNs are logged, not raised
         entropy = policy.entropy().mean().item()
-        recomputed_log_probs = policy.log_prob(rollout.actions.flatten().to(logits.device))
         out = {
-            "policy/entropy_gap": abs(stats["entropy"].item() - entropy),
-            "policy/log_prob_gap": (stats["log_probs"].flatten() - recomputed_log_probs).abs().mean().item(),
             "policy/entropy_normalized": entropy / math.log(logits.shape[-1]),
             "policy/logits_std": logits.std(dim=-1, unbiased=False).mean().item(),
             "policy/logits_range": (logits.max(dim=-1).values - logits.min(dim=-1).values).mean().item(),
         }
-        take = slice(0, self.kl_samples)
-        all_obs = rollout.obs.flatten(0, 1).to(logits.device)
-        obs = all_obs[take]
-        acting = rollout.logits.detach().flatten(0, -2).to(logits.device)
-        before, lagged = self._parameters_before(), rollout.acting_parameters is not None
+        obs = rollout.obs.flatten(0, 1).to(logits.device)[: self.kl_samples]
+        acting = rollout.logits.detach().flatten(0, -2).to(logits.device)[: self.kl_samples]
+        lagged = rollout.acting_parameters is not None
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            logits_before = self._eval_mode_logits(obs, before)
+            logits_before = self._eval_mode_logits(obs, self._parameters_before())
             logits_after = self._eval_mode_logits(obs, dict(self.named_parameters))
             acting_recomputed = self._eval_mode_logits(obs, rollout.acting_parameters) if lagged else logits_before
         # the update's own size: the policy before and after it, on the same observations, in eval
         # mode (the training forward pass's logits would mix in whatever a training_forward bug did)
         out["policy/approx_kl"] = _kl(logits_before, logits_after)
-        out["policy/act_eval_kl"] = _kl(acting[take], acting_recomputed)
-        out["policy/act_eval_gap"] = _logit_gap(acting[take], acting_recomputed)
-        if not self.mode_dependent and not lagged:
+        out["policy/act_eval_kl"] = _kl(acting, acting_recomputed)
+        out["policy/act_eval_gap"] = _logit_gap(acting, acting_recomputed)
+        return out
+
+    def _trained_policy(self, stats: dict[str, Any], rollout: Rollout) -> dict[str, float]:
+        """The one gradient step's entropy and log-probabilities recomputed from its logits, and the
+        policy it trained against the policy that acted (models whose modes agree)."""
+        logits = stats["logits"].flatten(0, -2)
+        policy = Categorical(logits=logits, validate_args=False)
+        recomputed_log_probs = policy.log_prob(rollout.actions.flatten().to(logits.device))
+        out = {
+            "policy/entropy_gap": abs(stats["entropy"].item() - policy.entropy().mean().item()),
+            "policy/log_prob_gap": (stats["log_probs"].flatten() - recomputed_log_probs).abs().mean().item(),
+        }
+        all_obs = rollout.obs.flatten(0, 1).to(logits.device)
+        acting = rollout.logits.detach().flatten(0, -2).to(logits.device)
+        if not self.mode_dependent and rollout.acting_parameters is None:
             out["policy/act_train_kl"] = _kl(acting, logits)
             out["policy/act_train_gap"] = _logit_gap(acting, logits)
         elif not self.mode_dependent:
@@ -493,7 +544,7 @@ class Diagnostics:
             # policy and the update must train the policy of its own weights, on every observation
             with torch.no_grad(), torch.random.fork_rng(devices=[]):
                 acting_policy = self._eval_mode_logits(all_obs, rollout.acting_parameters)
-                trained_policy = self._eval_mode_logits(all_obs, before)
+                trained_policy = self._eval_mode_logits(all_obs, self._parameters_before())
             out["policy/act_train_kl"] = max(_kl(acting, acting_policy), _kl(trained_policy, logits))
             out["policy/act_train_gap"] = max(_logit_gap(acting, acting_policy), _logit_gap(trained_policy, logits))
         return out

@@ -67,6 +67,15 @@ CHECK_SEAMS = {
     "entropy_gradient_consistency": "entropy",
     "function_consistency": "build_model",
     "acting_distribution": "choose_action",
+    "minibatch_consistency": "minibatches",
+    "old_log_prob_consistency": "log_prob",
+    "first_ratio_consistency": "minibatch_forward",
+    "ratio_consistency": "probability_ratio",
+    "advantage_norm_consistency": "normalize_advantages",
+    "surrogate_consistency": "clipped_surrogate",
+    "surrogate_gradient_consistency": "clipped_surrogate",
+    "value_clip_consistency": "clip_values",
+    "schedule_consistency": "schedule",
 }
 # Checks of the whole update, which a bug at any of its seams fires: named after the checks of one
 # seam that fired with them. Where none did, the gradient went wrong between the network's outputs

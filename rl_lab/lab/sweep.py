@@ -62,7 +62,7 @@ def check_job_config(cfg: DictConfig) -> None:
     with open_dict(job):
         job.pop("hydra", None)
     settings = to_settings(job)
-    bugs.validate(settings.bug, settings.env.get("name"))
+    bugs.validate(settings.bug, settings.env.get("name"), settings.algorithm.SEAMS)
 
 
 def compose_job(config_name: str, overrides: list[str]) -> DictConfig:

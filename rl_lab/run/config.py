@@ -16,9 +16,11 @@ from typing import Any
 
 import torch
 from hydra.core.config_store import ConfigStore
+from hydra.utils import get_class
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from rl_lab.agent.models import CONV_DTYPES
+from rl_lab.agent.seams import SCHEDULES
 
 # conf/ ships inside the package as rl_lab.conf (pyproject.toml), so an installed rl-lab finds it too
 CONFIG_DIR = Path(importlib.import_module("rl_lab.conf").__file__).parent
@@ -38,7 +40,8 @@ def _require(condition: bool, name: str, value: Any, rule: str) -> None:
 
 @dataclass
 class AgentConfig:
-    """A2C hyperparameters (names and defaults as in stable-baselines3's A2C)."""
+    """The hyperparameters every actor-critic agent here has: A2C's whole set (names and defaults
+    as in stable-baselines3's A2C). PPO's add to them (:class:`PPOConfig`)."""
 
     n_envs: int = 8  # parallel environments; one rollout holds n_envs * n_steps transitions
     n_steps: int = 5  # environment steps per environment between two updates
@@ -47,7 +50,7 @@ class AgentConfig:
     ent_coef: float = 0.0  # weight of the entropy bonus in the loss
     vf_coef: float = 0.5  # weight of the value loss in the loss
     max_grad_norm: float = 0.5  # global gradient-norm clip
-    lr: float = 7e-4  # constant learning rate
+    lr: float = 7e-4  # learning rate (PPO: its initial value, see lr_schedule)
     n_timesteps: int = 500_000  # the zoo's training budget for this env; the default of total_steps
     model: Any = MISSING  # `_target_` config of the actor-critic network
     optimizer: Any = MISSING  # `_target_` config of a partial optimizer (lr is passed in)
@@ -72,6 +75,42 @@ class AgentConfig:
     def conv_dtype(self) -> str:
         """The image model's convolution dtype (float32 for a model without the setting)."""
         return self.model.get("conv_dtype", "float32") if isinstance(self.model, dict) else "float32"
+
+
+@dataclass
+class PPOConfig(AgentConfig):
+    """PPO's hyperparameters (names and defaults as in stable-baselines3's PPO); conf/agent/ppo_<env>.yaml
+    names this schema in its defaults list, so ``agent.n_epochs=4`` is checked as A2C's keys are."""
+
+    gae_lambda: float = 0.95
+    lr: float = 3e-4
+    n_epochs: int = 10  # passes over the rollout per update
+    batch_size: int = 64  # minibatch size; the rollout holds n_envs * n_steps samples
+    clip_range: float = 0.2  # the surrogate's clip (its initial value, see clip_range_schedule)
+    clip_range_vf: float | None = None  # clip of the value prediction around the acting critic's; null: none
+    normalize_advantage: bool = True  # per minibatch
+    lr_schedule: str = "constant"  # constant, or linear to 0 over the run (the zoo's lin_X)
+    clip_range_schedule: str = "constant"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(self.n_epochs >= 1, "agent.n_epochs", self.n_epochs, "must be an integer >= 1")
+        _require(
+            1 <= self.batch_size <= self.n_envs * self.n_steps,
+            "agent.batch_size",
+            self.batch_size,
+            f"must lie in [1, n_envs * n_steps = {self.n_envs * self.n_steps}]",
+        )
+        _require(self.clip_range > 0.0, "agent.clip_range", self.clip_range, "must be > 0")
+        _require(
+            self.clip_range_vf is None or self.clip_range_vf > 0.0,
+            "agent.clip_range_vf",
+            self.clip_range_vf,
+            "must be > 0, or null for no clipping",
+        )
+        for name in ("lr_schedule", "clip_range_schedule"):
+            value = getattr(self, name)
+            _require(value in SCHEDULES, f"agent.{name}", value, f"valid choices are {', '.join(SCHEDULES)}")
 
 
 @dataclass
@@ -113,6 +152,8 @@ class TrainConfig:
     """One training run."""
 
     env: Any = MISSING  # `_target_` config of the vector-environment factory
+    # `_target_` config of the algorithm (conf/algo/); a run saved before algorithms were a choice ran A2C
+    algo: Any = field(default_factory=lambda: {"_target_": "rl_lab.agent.a2c.A2C"})
     agent: AgentConfig = field(default_factory=AgentConfig)
     bug: Any = field(default_factory=dict)  # {bug name: {dose: d}}, from bug=NAME or bug=[A,B]; {} is clean
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
@@ -170,6 +211,19 @@ class TrainConfig:
                 f"the model has dropout ({dropout}): its update would draw random numbers while the "
                 "acting thread samples actions, and the run would not be reproducible; use loop=serial",
             )
+            _require(
+                not isinstance(self.agent, PPOConfig),
+                "loop",
+                "lagged",
+                "valid with algo=a2c only: PPO's minibatches draw random numbers while the acting thread "
+                "samples actions, and the run would not be reproducible; use loop=serial",
+            )
+        _require(
+            isinstance(self.algo, dict) and "_target_" in self.algo,
+            "algo",
+            self.algo,
+            "must be a config with a `_target_` (valid choices: algo=a2c, algo=ppo)",
+        )
         _require(
             isinstance(self.env, dict) and "_target_" in self.env,
             "env",
@@ -177,14 +231,26 @@ class TrainConfig:
             "must be a config with a `_target_` factory (choose one with env=NAME)",
         )
 
+    @property
+    def algorithm(self) -> type:
+        """The configured algorithm's agent class (``algo``'s ``_target_``, an ``ActorCriticAgent``)."""
+        return get_class(self.algo["_target_"])
+
 
 def register_schema() -> None:
     """Make the schema available to ``conf/config.yaml``'s defaults list."""
-    ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+    store = ConfigStore.instance()
+    store.store(name="train_schema", node=TrainConfig)
+    store.store(group="agent", name="ppo_schema", node=PPOConfig)
 
 
 def to_settings(cfg: DictConfig) -> TrainConfig:
-    """Range-check a composed config; raises :class:`ConfigError` naming the field."""
-    settings = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), cfg))
+    """Range-check a composed config, or one a run saved (whose agent settings carry no schema: the
+    algorithm's class names it, ``HYPERPARAMETERS``); raises :class:`ConfigError` naming the field."""
+    schema = OmegaConf.structured(TrainConfig)
+    target = OmegaConf.select(cfg, "algo._target_", default=None)
+    if isinstance(target, str):
+        schema.agent = OmegaConf.structured(get_class(target).HYPERPARAMETERS)
+    settings = OmegaConf.to_object(OmegaConf.merge(schema, cfg))
     assert isinstance(settings, TrainConfig)
     return settings

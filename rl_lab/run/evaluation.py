@@ -21,7 +21,7 @@ import torch
 from gymnasium.vector import VectorEnv
 from omegaconf import OmegaConf
 
-from rl_lab.agent.a2c import A2C
+from rl_lab.agent.rollout import ActorCriticAgent
 from rl_lab.envs import make_envs, make_screen_envs
 from rl_lab.run.checkpoint import load_weights
 from rl_lab.run.config import ConfigError, to_settings
@@ -31,7 +31,7 @@ from rl_lab.run.training import build_agent
 MODES = ("stochastic", "deterministic")
 
 
-def trained_agent(run_dir: Path, n_envs: int, seed: int) -> tuple[A2C, VectorEnv, int]:
+def trained_agent(run_dir: Path, n_envs: int, seed: int) -> tuple[ActorCriticAgent, VectorEnv, int]:
     """The agent as it trained (its bugs' seams included) on ``n_envs`` fresh envs, with the
     trained weights loaded and its network in acting mode; also the step it was trained to."""
     settings = to_settings(OmegaConf.load(run_dir / "config.yaml"))
@@ -43,7 +43,7 @@ def trained_agent(run_dir: Path, n_envs: int, seed: int) -> tuple[A2C, VectorEnv
     return agent, envs, weights["step"]
 
 
-def _act(agent: A2C, obs: Any, mode: str) -> np.ndarray:
+def _act(agent: ActorCriticAgent, obs: Any, mode: str) -> np.ndarray:
     logits, _ = agent.model(agent.seams.preprocess(obs).to(agent.device))
     actions = logits.argmax(-1) if mode == "deterministic" else torch.distributions.Categorical(logits=logits).sample()
     return actions.cpu().numpy()
@@ -111,7 +111,7 @@ def record(run_dir: Path, path: Path, steps: int = 600, seed: int = 10_000, fps:
         for _ in range(steps):
             game = [_rgb(screen[0, -1], 2 * screen.shape[2])] if screen is not None else []
             image = Image.fromarray(_side_by_side([*game, _rgb(np.asarray(obs[0, -1]), 168)]))
-            text = f"A2C trained {step:,} steps; this clip: agent {won}, opponent {lost}"
+            text = f"{type(agent).__name__} trained {step:,} steps; this clip: agent {won}, opponent {lost}"
             ImageDraw.Draw(image).text((4, 3), text, fill=(255, 255, 255))
             images.append(image)
             action = _act(agent, obs, "stochastic")

@@ -20,9 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rl_lab import bugs
-from rl_lab.agent.a2c import A2C
 from rl_lab.agent.loops import Loop
-from rl_lab.agent.seams import Seams, load_seam_states, seam_states
+from rl_lab.agent.rollout import ActorCriticAgent
+from rl_lab.agent.seams import load_seam_states, seam_states
 from rl_lab.envs import env_state, load_env_state, make_envs
 from rl_lab.instruments.detectors import DIVERGENCE, DetectorBank
 from rl_lab.instruments.diagnostics import Diagnostics, basic_scalars
@@ -63,21 +63,24 @@ def _crossed(step: int, steps_per_update: int, interval: int) -> bool:
     return step // interval > (step - steps_per_update) // interval
 
 
-def build_agent(settings: TrainConfig, envs: VectorEnv, seed: int, hp: AgentConfig | None = None) -> A2C:
-    """The configured agent on ``envs``: network, optimizer, and seams with the configured bugs.
+def build_agent(settings: TrainConfig, envs: VectorEnv, seed: int, hp: AgentConfig | None = None) -> ActorCriticAgent:
+    """The configured agent on ``envs``: the algorithm (``algo``), its network, optimizer, and seams
+    with the configured bugs.
 
     Bugs are injected afresh for every agent: some keep state (a frame history, a random
     generator) that must not leak from one agent into the next.
     """
     hp = hp or settings.agent
     torch.manual_seed(seed)
-    seams = bugs.inject(Seams(), settings.bug)
+    algorithm = settings.algorithm
+    seams = bugs.inject(algorithm.SEAMS(), settings.bug)
     model = seams.build_model(
         instantiate(hp.model, _partial_=True), envs.single_observation_space, envs.single_action_space
     ).to(settings.device)
     optimizer = instantiate(hp.optimizer, _partial_=True)(model.parameters(), lr=hp.lr)
     obs, _ = envs.reset(seed=seed)
-    return A2C(envs, model, optimizer, hp, seams, obs, settings.device)
+    # the class `algo` names, called directly: instantiate() would turn hp into a config and build its `_target_`s
+    return algorithm(envs, model, optimizer, hp, seams, obs, settings.device, total_timesteps=settings.total_steps)
 
 
 def build_detectors(diagnostics: DiagnosticsConfig) -> DetectorBank:
@@ -103,6 +106,7 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
             diag_cfg.kl_samples,
             diag_cfg.gradient_check_every,
             lambda: instantiate(hp.model, _partial_=True)(envs.single_observation_space, envs.single_action_space),
+            settings.algorithm.SINGLE_GRADIENT_STEP,
         )
         if diag_cfg.enabled
         else None
@@ -116,6 +120,7 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
     if settings.resume:
         ckpt = load_checkpoint(run_dir)
         step, n_updates, wall_before = ckpt["step"], ckpt["n_updates"], ckpt["wall_time_s"]
+        agent.num_timesteps = step  # the schedules continue where they were
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["torch_rng"])
@@ -296,7 +301,7 @@ def prepare_run(cfg: DictConfig, run_dir: Path, overrides: list[str] = ()) -> Tr
         settings = to_settings(cfg)
     except OmegaConfBaseException as error:
         raise ConfigError(str(error).splitlines()[0]) from None
-    bugs.validate(settings.bug, settings.env.get("name"))
+    bugs.validate(settings.bug, settings.env.get("name"), settings.algorithm.SEAMS)
     if warning := bfloat16_warning(settings.agent.conv_dtype, settings.device):
         print(warning, file=sys.stderr)
     if not cfg.resume:
