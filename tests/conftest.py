@@ -112,18 +112,29 @@ def _deterministic_torch():
     yield
 
 
-@pytest.fixture(scope="session")
-def ci_sweep(tmp_path_factory, worker_id) -> Path:
-    """``python -m rl_lab.atlas tier=ci`` (joblib, 2 jobs at a time) into a fresh directory."""
+def _tier_sweep(tier: str, tmp_path_factory, worker_id) -> Path:
+    """``python -m rl_lab.atlas tier=TIER`` (joblib, 2 jobs at a time) into a fresh directory, once per session."""
     shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
-    out = shared / "atlas_ci"
-    with FileLock(str(shared / "atlas_ci.lock")):
+    out = shared / f"atlas_{tier}"
+    with FileLock(str(shared / f"atlas_{tier}.lock")):
         if not (out / "benchmark.json").exists():  # the atlas writes it last
             done = subprocess.run(
-                [sys.executable, "-m", "rl_lab.atlas", "tier=ci", f"out={out}"],
+                [sys.executable, "-m", "rl_lab.atlas", f"tier={tier}", f"out={out}"],
                 capture_output=True,
                 text=True,
                 cwd=Path(__file__).resolve().parent.parent,
             )
             assert done.returncode == 0, done.stderr[-2000:]
     return out
+
+
+@pytest.fixture(scope="session")
+def ci_sweep(tmp_path_factory, worker_id) -> Path:
+    """The A2C regression tier, ``tier=ci``."""
+    return _tier_sweep("ci", tmp_path_factory, worker_id)
+
+
+@pytest.fixture(scope="session")
+def ppo_ci_sweep(tmp_path_factory, worker_id) -> Path:
+    """PPO's regression tier, ``tier=ppo_ci``."""
+    return _tier_sweep("ppo_ci", tmp_path_factory, worker_id)

@@ -34,6 +34,14 @@ def test_the_ci_tier_matches_its_golden_signatures(ci_sweep):
     assert "false-positive rate 0/4 = 0.000 [95% CI 0.000, 0.602]" in done.stdout
 
 
+def test_the_ppo_ci_tier_matches_its_golden_signatures(ppo_ci_sweep):
+    done = _run("rl_lab.check", str(ppo_ci_sweep), f"golden={ROOT / 'results' / 'atlas' / 'ppo_ci' / 'golden.json'}")
+    assert done.returncode == 0, done.stdout
+    assert "true-positive rate 9/9 = 1.000" in done.stdout and "false-positive rate 0/4 = 0.000" in done.stdout
+    jobs = [p.parent.name for p in ppo_ci_sweep.glob("*/summary.json")]
+    assert len(jobs) == 13 and all("algo=ppo" in job for job in jobs)  # every job trained PPO, the clean ones too
+
+
 def test_check_fails_on_a_false_alarm_and_on_a_missed_bug(ci_sweep, tmp_path):
     sweep = tmp_path / "sweep"
     shutil.copytree(ci_sweep, sweep)

@@ -46,6 +46,7 @@ class TierSettings:
     ``out``; on the command line any field overrides the file."""
 
     tier: str = "fast"  # which file
+    algo: str | None = None  # the algorithm every job trains (conf/algo/; default a2c); bugs "all" is its zoo
     out: str | None = None  # the sweep directory; default multirun/atlas/<tier>
     envs: list[str] | None = None  # env config names, e.g. [cartpole, catch]
     total_steps: int | None = None  # agent steps per run
@@ -76,14 +77,19 @@ def load_tier(settings: TierSettings) -> DictConfig:
         OmegaConf.resolve(tier)  # ${seeds:NAME}
     except (OmegaConfBaseException, ConfigError) as error:
         raise ConfigError(f"tier file {path} is invalid: {str(error).splitlines()[0]}") from None
+    tier.algo = tier.algo or "a2c"
     unset = [k for k, v in tier.items() if v is None and k != "out"]
     if unset:
         raise ConfigError(f"tier file {path} is invalid: it sets no {unset[0]}")
+    algos = sorted(p.stem for p in (CONFIG_DIR / "algo").glob("*.yaml"))
+    if tier.algo not in algos:
+        raise ConfigError(f"algo={tier.algo!r} in tier {name!r} is invalid: valid choices are {', '.join(algos)}")
     known = bugs.registry()
-    names = bugs.zoo() if tier.bugs == "all" else list(tier.bugs)
+    names = bugs.zoo(tier.algo) if tier.bugs == "all" else list(tier.bugs)
     for bug in [*names, *tier.doses]:
         if bug not in known:
-            raise ConfigError(f"bug {bug!r} in tier {name!r} is invalid: valid choices are {', '.join(bugs.zoo())}")
+            choices = ", ".join(bugs.zoo(tier.algo))
+            raise ConfigError(f"bug {bug!r} in tier {name!r} is invalid: valid choices are {choices}")
     for seed in [*tier.seeds, *tier.clean_seeds]:
         if seed < 0:
             raise ConfigError(f"seed {seed!r} in tier {name!r} is invalid: seeds are integers >= 0")
@@ -108,7 +114,9 @@ def multiruns(tier: DictConfig) -> list[tuple[str, list[str]]]:
     the dose-response runs.
     """
     envs = [f"env={','.join(tier.envs)}"]
-    common = [f"total_steps={tier.total_steps}", *tier.overrides]
+    # A2C, the default, is not named: its jobs' directories stay as they were before algorithms were a choice
+    algo = [] if tier.algo == "a2c" else [f"algo={tier.algo}"]
+    common = [*algo, f"total_steps={tier.total_steps}", *tier.overrides]
     seeds = f"seed={','.join(map(str, tier.seeds))}"
     by_context: dict[tuple[str, ...], list[str]] = {(*envs,): []}
     for name in tier.bugs:
