@@ -263,7 +263,7 @@ def _plot(grid: np.ndarray, curves: dict, args, path: Path) -> None:
         ax.fill_between(grid, np.nanmin(stack, axis=0), np.nanmax(stack, axis=0), color=color, alpha=0.2)
     ax.set_xlabel("agent steps")
     ax.set_ylabel(f"mean return, last {WINDOW} episodes")
-    ax.set_title(f"A2C on {SB3_SETUP[args.env][0]}: rl-lab vs SB3 (band: min-max over seeds)")
+    ax.set_title(f"{args.algo.upper()} on {SB3_SETUP[args.env][0]}: rl-lab vs SB3 (band: min-max over seeds)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -76,3 +76,8 @@ def test_a_bug_on_the_rl_lab_side_is_a_significant_difference(tmp_path):
 def test_unknown_bug_is_refused_with_the_choices(tmp_path):
     done = _run(tmp_path, "bug=sign_flp")
     assert done.returncode != 0 and "bug='sign_flp' is invalid: valid choices are none" in done.stderr
+
+
+def test_unknown_algo_is_refused_with_the_choices(tmp_path):
+    done = _run(tmp_path, "algo=sarsa")
+    assert done.returncode != 0 and "algo='sarsa' is invalid: valid choices are a2c, ppo" in done.stderr
