@@ -3,13 +3,15 @@
 usage: python -m rl_lab.atlas [tier=fast] [out=DIR] [any field of the tier file=VALUE]
 
     python -m rl_lab.atlas tier=ci                                  # the regression tier, ~1 min
+    python -m rl_lab.atlas tier=ppo_ci                              # PPO's regression tier, ~1 min
     python -m rl_lab.atlas tier=fast                                # conf/atlas/fast.yaml -> multirun/atlas/fast
     python -m rl_lab.atlas tier=fast seeds=[10,11,12] out=/tmp/atlas
     python -m rl_lab.report multirun/atlas/fast                     # then: the report and golden signatures
     python -m rl_lab.check multirun/atlas/fast                      # ... and the regression check
 
 settings:
-    tier          a file of conf/atlas/ (ci, fast, fast_evaluation, pong)
+    tier          a file of conf/atlas/ (ci, fast, fast_evaluation, pong, ppo_ci)
+    algo          the algorithm every job trains (conf/algo/: a2c, ppo; default the tier's, else a2c)
     out           the sweep directory (default multirun/atlas/<tier>)
     envs, total_steps, seeds, clean_seeds, bugs, doses, overrides, launcher
                   override the tier file's fields (see conf/atlas/fast.yaml)

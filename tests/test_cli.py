@@ -40,7 +40,7 @@ def test_train_help_lists_the_envs_it_can_run_and_not_the_atlas_tiers(tmp_path):
 @pytest.mark.parametrize(
     ("command", "args", "message"),
     [
-        ("atlas", ["tier=fast", "sweep_dir=/tmp/x"], "unknown setting 'sweep_dir': valid settings are tier, out"),
+        ("atlas", ["tier=fast", "sweep_dir=/tmp/x"], "unknown setting 'sweep_dir': valid settings are tier, algo, out"),
         ("atlas", ["tier=slow"], "tier='slow' is invalid: valid choices are ci, fast, fast_evaluation, pong"),
         ("atlas", ["seeds=abc"], "seeds=abc is invalid: seeds must be a list[int]"),
         ("check", [], "sweep is required"),
