@@ -426,6 +426,7 @@ def test_a_bug_for_some_envs_is_refused_on_others_and_left_out_of_their_atlas():
 
     tier = OmegaConf.create(
         {
+            "algo": "a2c",
             "envs": ["cartpole", "pong"],
             "total_steps": 100,
             "seeds": [0],

@@ -214,8 +214,18 @@ def rank(
             evidence += [
                 f"probe {p} failed, as it does for this bug" for p in sorted(expected_failures & run_probe_failures)
             ]
+        if name != CLEAN and not expected:
+            evidence.append("its runs raised no detector in the golden sweep (a known gap): ranked after no bug")
         candidates.append(Candidate(name, score, evidence))
-    return sorted(candidates, key=lambda c: c.score), z_run
+    # A bug whose own runs raised nothing the detectors could count on (no `must_fire`) is, to the
+    # instruments, a clean run: it never outranks "none", whatever the curves' small differences say.
+    clean_score = next(c.score for c in candidates if c.name == CLEAN)
+
+    def order(c: Candidate) -> tuple[float, bool]:
+        undistinguished = c.name != CLEAN and not signatures[c.name]["must_fire"]
+        return (max(c.score, clean_score) if undistinguished else c.score, undistinguished)
+
+    return sorted(candidates, key=order), z_run
 
 
 def likely_seams(job: Job, candidates: list[Candidate], horizon: int, top: int = 3) -> list[tuple[str, str]]:
