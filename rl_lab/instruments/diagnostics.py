@@ -339,11 +339,12 @@ class Diagnostics:
         out["grads/stale_ratio"] = math.sqrt(self.gradient_sq["stale"]) / max(
             math.sqrt(self.gradient_sq["fresh"]), 1e-12
         )
-        out.update(self._loop_checks(stats, rollout))
+        reference = sb3_returns(rollout, self.hp.gamma, self.hp.gae_lambda)  # the clean returns and advantages
+        out.update(self._loop_checks(stats, rollout, reference))
         if self.single_step:
             out.update(self._single_step_checks(stats, rollout))
         else:
-            returns, advantages = sb3_returns(rollout, self.hp.gamma, self.hp.gae_lambda)
+            returns, advantages = reference
             out.update(
                 self.ppo_observer.checks(rollout, self.hp, self.model, self._parameters_before(), advantages, returns)
             )
@@ -361,10 +362,13 @@ class Diagnostics:
         self.params_before = None
         return out
 
-    def _loop_checks(self, stats: dict[str, Any], rollout: Rollout) -> dict[str, float]:
+    def _loop_checks(
+        self, stats: dict[str, Any], rollout: Rollout, reference: tuple[torch.Tensor, torch.Tensor]
+    ) -> dict[str, float]:
         """Exact checks of seams that the panel's other series do not recompute (see the module doc),
-        those that hold in either algorithm: the returns, the network's build, the acting samples."""
-        returns, reference_advantages = sb3_returns(rollout, self.hp.gamma, self.hp.gae_lambda)
+        those that hold in either algorithm: the returns against ``reference`` (:func:`sb3_returns`),
+        the network's build, the acting samples."""
+        returns, reference_advantages = reference
         scale = returns.abs().max().item() + 1.0
         returns_gap = max(
             (stats["returns"].cpu() - returns).abs().max().item(),
