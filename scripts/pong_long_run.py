@@ -4,6 +4,7 @@
     python scripts/pong_long_run.py run=clean_seed1 minutes=60          # the second clean seed
     python scripts/pong_long_run.py run=off_by_one_frames minutes=60    # Elhage's bug (k = 1), same seed
     python scripts/pong_long_run.py run=fast minutes=60                 # seed 0 with both speed options
+    python scripts/pong_long_run.py run=ppo minutes=60                  # PPO (algo=ppo), seed 0
     python scripts/pong_long_run.py minutes=600 device=cuda             # on a GPU machine
     python scripts/pong_long_run.py run=clean_seed1 minutes=0           # only write its results (none committed yet)
 
@@ -23,6 +24,11 @@ Runs (``run=``), ``env=pong`` with the zoo's Atari hyperparameters and a 10M-ste
                        agent.model.conv_dtype=bfloat16``: another algorithm, off by default); writes
                        ``results/known_result/pong/fast.{md,csv,png}`` as ``clean_seed1`` does, beside
                        the clean seed 0 (its agent in ``agent_fast/``): does the faster agent learn?
+``ppo``                ``runs/pong_ppo``, ``algo=ppo seed=0 torch_threads=1`` (one core: it runs beside other
+                       work): rl-lab's PPO with the zoo's Atari PPO
+                       hyperparameters (``conf/agent/ppo_pong.yaml``, schedules annealed over 10M steps);
+                       writes ``results/known_result/pong/ppo.{md,csv,png}`` as ``clean_seed1`` does,
+                       beside the clean A2C seed 0 and the zoo's PPO figure (its agent in ``agent_ppo/``).
 ``off_by_one_frames``  ``runs/pong_off_by_one``, ``bug=off_by_one_frames``; writes
                        ``results/known_result/pong/off_by_one.{md,csv,png}``: its curve against the
                        clean run's, every detector's first firing, its divergence step, and the first
@@ -70,6 +76,7 @@ OUT = ROOT / "results" / "known_result" / "pong"
 # openai baselines' a2c on Pong (6 runs): crosses 0 near 3.1M steps, +10 near 4M, +18 near 7.8M
 BASELINES_A2C = [(3_100_000, 0.0), (4_000_000, 10.0), (7_800_000, 18.0)]
 ZOO_A2C = (10_000_000, 17.29, 3.21)  # rl-baselines3-zoo benchmark: mean +- std, stochastic evaluation
+ZOO_PPO = (10_000_000, 20.99, 0.11)  # the same benchmark's ppo
 ALPHA = 0.01  # one-sided Welch test of the last 100 episodes, bug against clean, at each log point
 
 
@@ -84,6 +91,7 @@ class LongRun:
     title: str = ""
     label: str = ""
     agent: str = ""
+    algorithm: str = "A2C"  # the algorithm it trains: the published references drawn beside its curve
 
 
 RUNS = {
@@ -106,6 +114,16 @@ RUNS = {
         "clean seed 0",
         label="both speed options, seed 0",
         agent="agent_fast",
+    ),
+    "ppo": LongRun(
+        "runs/pong_ppo",
+        "ppo_state.tar.gz",
+        "ppo.md",
+        ("algo=ppo", "torch_threads=1"),
+        title="rl-lab's PPO on Pong (`algo=ppo env=pong seed=0`), beside the clean A2C seed 0",
+        label="PPO, seed 0",
+        agent="agent_ppo",
+        algorithm="PPO",
     ),
     "off_by_one_frames": LongRun(
         "runs/pong_off_by_one", "off_by_one_state.tar.gz", "off_by_one.md", ("bug=off_by_one_frames",)
@@ -191,7 +209,7 @@ def report_clean(run_dir: Path, episodes: int, device: str) -> list[str]:
     clip = record(agent_dir, OUT / "agent_playing.gif", steps=600)
     points = curve(run_dir)
     write_curve_csv(OUT / "long_run.csv", {"return_last100": points})
-    _plot({"rl-lab, seed 0 (training episodes)": points}, OUT / "long_run.png", "the long run")
+    _plot({"rl-lab, seed 0 (training episodes)": points}, OUT / "long_run.png", "the long run", "A2C")
     stochastic, deterministic = result["stochastic"], result["deterministic"]
     size = (agent_dir / "weights.pt").stat().st_size / 2**20
     return [
@@ -230,7 +248,7 @@ def report_beside_clean(
     points, first = curve(run_dir), curve(clean_dir)
     stem = run.report.removesuffix(".md")
     write_curve_csv(OUT / f"{stem}.csv", {"seed0": first, name: points})
-    _plot({"seed 0": first, run.label: points}, OUT / f"{stem}.png", f"seed 0 and {run.label}")
+    _plot({"A2C seed 0": first, run.label: points}, OUT / f"{stem}.png", f"A2C seed 0 and {run.label}", run.algorithm)
     first_at = dict(first)
     reached = points[-1][0] if points else 0
     finished = summary["status"] == "finished"
@@ -252,14 +270,15 @@ def report_beside_clean(
         horizon_line(summary) + f" Device `{device}`.",
         "",
         f"Training return (mean of the last 100 episodes) at {reached:,} steps: {summary['final_return']:.2f} "
-        f"(best {summary['best_return']:.2f}); seed 0 at the same step: "
+        f"(best {summary['best_return']:.2f}); A2C seed 0 at the same step: "
         f"{first_at.get(reached, float('nan')):.2f}.",
         "Training return first at or above: "
         + ", ".join(
-            f"{level:+d} at {_first_at(points, level)} (seed 0: {_first_at(first, level)})"
+            f"{level:+d} at {_first_at(points, level)} (A2C seed 0: {_first_at(first, level)})"
             for level in (-19, -15, 0, 10, 18)
         )
         + ".",
+        *_reference_lines(run.algorithm),
         evaluation,
         "",
         f"Detector events, today's panel as trained: {_events_line(run_dir)}.",
@@ -267,6 +286,15 @@ def report_beside_clean(
         *exact_check_table([run_dir], compose_settings(["env=pong"]).diagnostics),
         "",
         f"Curve: `{stem}.csv`, `{stem}.png` (beside seed 0, the references drawn as points).",
+    ]
+
+
+def _reference_lines(algorithm: str) -> list[str]:
+    if algorithm != "PPO":
+        return []
+    return [
+        f"rl-baselines3-zoo's ppo scores {ZOO_PPO[1]} +- {ZOO_PPO[2]} after 10M steps (stochastic evaluation). "
+        "SB3's PPO has not been run on Pong here, so no curve of it stands beside this one."
     ]
 
 
@@ -316,6 +344,7 @@ def report_off_by_one(run_dir: Path, clean_dir: Path) -> list[str]:
         {"clean, seed 0": clean, "bug=off_by_one_frames (k = 1), seed 0": bug},
         OUT / "off_by_one.png",
         "Elhage's off-by-one frames at Pong scale",
+        "A2C",
         events=read_events(run_dir),
     )
     firsts: dict[str, dict] = {}
@@ -351,7 +380,9 @@ def report_off_by_one(run_dir: Path, clean_dir: Path) -> list[str]:
     ]
 
 
-def _plot(curves: dict[str, list[tuple[int, float]]], path: Path, title: str, events: list | None = None) -> None:
+def _plot(
+    curves: dict[str, list[tuple[int, float]]], path: Path, title: str, algorithm: str, events: list | None = None
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -363,12 +394,14 @@ def _plot(curves: dict[str, list[tuple[int, float]]], path: Path, title: str, ev
             ax.plot(*zip(*points, strict=True), label=label)
     ax.plot(*zip(*BASELINES_A2C, strict=True), "o", color="tab:green", label="openai baselines a2c (its curve)")
     ax.errorbar([ZOO_A2C[0]], [ZOO_A2C[1]], yerr=[ZOO_A2C[2]], fmt="s", color="tab:red", label="zoo a2c at 10M")
+    if algorithm == "PPO":
+        ax.errorbar([ZOO_PPO[0]], [ZOO_PPO[1]], yerr=[ZOO_PPO[2]], fmt="D", color="tab:brown", label="zoo ppo at 10M")
     for e in events or []:
         ax.axvline(e["step"], color="tab:purple", alpha=0.3, lw=0.8)
     ax.set_xlabel("agent steps")
     ax.set_ylabel("mean return, last 100 episodes")
     ax.set_ylim(-21.5, 21.5)
-    ax.set_title(f"A2C on Pong: {title}")
+    ax.set_title(f"{algorithm} on Pong: {title}")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -46,7 +46,7 @@ def test_a_script_refuses_to_overwrite_a_committed_result_before_any_work(script
         (["run=clean", "minutes=30"], "run=clean would train nothing (finished)"),
         (["run=clean_seed1", "minutes=30"], "run=clean_seed1 would train nothing (finished)"),
         (["run=off_by_one_frames", "minutes=0"], "run=off_by_one_frames would train nothing (minutes=0"),
-        (["run=nope"], "run='nope' is invalid: valid choices are clean, clean_seed1, fast, off_by_one_frames"),
+        (["run=nope"], "run='nope' is invalid: valid choices are clean, clean_seed1, fast, ppo, off_by_one_frames"),
     ],
 )
 def test_the_long_pong_runs_never_rewrite_committed_results_without_training(args, error, monkeypatch, capsys):
