@@ -279,9 +279,13 @@ def test_seed_sets_that_set_a_number_and_those_that_measure_it_are_disjoint():
     measuring = {seed for name in MEASURING for seed in SEED_SETS[name]}
     assert not fitting & measuring
     assert set(SEED_SETS["evaluation_bugs"]) <= set(SEED_SETS["evaluation"]) and len(SEED_SETS["evaluation"]) >= 20
-    tier = load_tier(TierSettings(tier="fast_evaluation"))
-    assert tier.seeds == SEED_SETS["evaluation_bugs"] and tier.clean_seeds == SEED_SETS["evaluation"]
-    assert load_tier(TierSettings(tier="fast")).clean_seeds == SEED_SETS["atlas_clean"]
+    for fit, evaluation in (("fast", "fast_evaluation"), ("ppo_fast", "ppo_fast_evaluation")):
+        tier = load_tier(TierSettings(tier=evaluation))
+        assert tier.seeds == SEED_SETS["evaluation_bugs"] and tier.clean_seeds == SEED_SETS["evaluation"]
+        assert load_tier(TierSettings(tier=fit)).clean_seeds == SEED_SETS["atlas_clean"]
+        # the out-of-sample tier runs its fitting tier's jobs (less the dose series) on other seeds
+        same = ("algo", "envs", "total_steps", "bugs", "overrides")
+        assert [load_tier(TierSettings(tier=fit))[k] for k in same] == [tier[k] for k in same]
 
 
 def test_the_return_test_separates_where_the_seeds_part():
