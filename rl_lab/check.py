@@ -41,6 +41,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from rl_lab.cli import fail, parse
 from rl_lab.lab.atlas import shipped_golden, tier_of
 from rl_lab.lab.check import DetectorRow, check, detector_rows, rate_with_ci, replayed_firings
+from rl_lab.lab.signatures import require_algorithm
 from rl_lab.lab.sweep import load_sweep
 from rl_lab.run.config import ConfigError
 from rl_lab.run.runlog import read_events
@@ -110,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             "rl_lab.check", f"golden signatures {golden_path} do not exist: give golden=PATH (rl_lab.report fits them)"
         )
     golden = json.loads(golden_path.read_text())
+    try:
+        require_algorithm(golden, golden_path, jobs)
+    except ValueError as error:
+        fail("rl_lab.check", str(error))
     max_fpr = args.max_fpr
     verdicts, clean, alarms, not_run = check(jobs, golden)
     print(f"sweep {sweep_dir} against {golden_path}")

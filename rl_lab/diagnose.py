@@ -8,8 +8,9 @@ usage: python -m rl_lab.diagnose RUN_DIR [golden=PATH] [probes=probes.json] [top
 
 settings:
     run      a run directory of rl_lab.train (or the bare word)
-    golden   golden signatures (default: the committed results/atlas/fast/golden.json, which
-             ships with the package; the probe matrices are read from beside it)
+    golden   golden signatures (default: the committed ones of the run's algorithm, which ship
+             with the package: results/atlas/fast/golden.json for A2C, results/atlas/ppo_fast/
+             golden.json for PPO; the probe matrices of that algorithm are read from beside them)
     probes   a probes.json written by rl_lab.probe for the same agent (default: the run's own
              probes.json, if any)
     top      how many candidates to print
@@ -47,21 +48,20 @@ class DiagnoseSettings:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(DiagnoseSettings, sys.argv[1:] if argv is None else argv, __doc__, "rl_lab.diagnose", ("run",))
-    from rl_lab.lab.atlas import shipped_golden
-    from rl_lab.lab.diagnose import env_signatures, load_run, rank, report
+    from rl_lab.lab.atlas import DIAGNOSIS_TIERS, shipped_golden
+    from rl_lab.lab.diagnose import env_signatures, load_run, rank, read_probe_matrix, report
 
-    golden_path = Path(args.golden) if args.golden else shipped_golden("fast")
-    for option, path in (("golden", golden_path), ("probes", args.probes)):
+    for option, path in (("golden", args.golden), ("probes", args.probes)):
         if path is not None and not Path(path).is_file():
             fail("rl_lab.diagnose", f"{option}={path} does not exist: give {option}=PATH")
     try:
         job = load_run(Path(args.run))
+        golden_path = Path(args.golden) if args.golden else shipped_golden(DIAGNOSIS_TIERS[job.algorithm])
         golden = json.loads(golden_path.read_text())
-        env_golden = env_signatures(golden, job)
+        env_golden = env_signatures(golden, job, golden_path)
         probes_path = args.probes or (job.path / "probes.json" if (job.path / "probes.json").exists() else None)
         probes = json.loads(Path(probes_path).read_text()) if probes_path else None
-        matrix_path = golden_path.parent.parent / "probes" / f"{env_golden.get('env_name', '')}.json"
-        matrix = json.loads(matrix_path.read_text()) if matrix_path.exists() else None
+        matrix = read_probe_matrix(golden_path, golden, env_golden)
     except (FileNotFoundError, ValueError) as error:
         fail("rl_lab.diagnose", str(error))
     notes = []

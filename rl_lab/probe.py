@@ -23,14 +23,19 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from rl_lab.envs import make_envs
-from rl_lab.lab.probing import format_table, overfit_one_batch, run_all
-from rl_lab.run.config import CONFIG_DIR, ConfigError
+from rl_lab.lab.probing import PROBED_ALGORITHM, format_table, overfit_one_batch, run_all
+from rl_lab.run.config import CONFIG_DIR, ConfigError, algorithm_name
 from rl_lab.run.runlog import write_json_atomic
 from rl_lab.run.training import build_agent, prepare_run
 from rl_lab.train import check_or_exit, config_error
 
 
 def run_probes(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    if algorithm_name(cfg) != PROBED_ALGORITHM:
+        raise ConfigError(
+            f"algo={algorithm_name(cfg)} is invalid for rl_lab.probe: its probes drive A2C's seams; "
+            f"valid choices are algo={PROBED_ALGORITHM}"
+        )
     settings = prepare_run(cfg, run_dir, list(HydraConfig.get().overrides.task))
     results = run_all(settings, settings.seed)
     envs = make_envs(settings.env, settings.agent.n_envs)

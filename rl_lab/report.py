@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         out = write_report(Path(args.sweep), args.out)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ValueError) as error:
         fail("rl_lab.report", str(error))
     print(f"report: {out / 'README.md'}\ngolden signatures: {out / 'golden.json'}")
     return 0

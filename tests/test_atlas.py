@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -40,6 +41,23 @@ def test_the_ppo_ci_tier_matches_its_golden_signatures(ppo_ci_sweep):
     assert "true-positive rate 9/9 = 1.000" in done.stdout and "false-positive rate 0/4 = 0.000" in done.stdout
     jobs = [p.parent.name for p in ppo_ci_sweep.glob("*/summary.json")]
     assert len(jobs) == 13 and all("algo=ppo" in job for job in jobs)  # every job trained PPO, the clean ones too
+
+
+def test_a_ppo_run_is_read_against_ppo_signatures_only(ppo_ci_sweep, tmp_path):
+    from rl_lab.lab.diagnose import likely_seams
+
+    golden = json.loads((ROOT / "results" / "atlas" / "ppo_ci" / "golden.json").read_text())
+    assert golden["algo"] == "ppo" and "" in golden["envs"]["cartpole"]["clean"]  # algo=ppo is no context
+    bugged = next(ppo_ci_sweep.glob("*bug=surrogate_max,*"))
+    for tool, args in (("rl_lab.diagnose", [str(bugged)]), ("rl_lab.check", [str(ppo_ci_sweep)])):
+        done = _run(tool, *args, f"golden={GOLDEN_CI}")
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert f"the golden signatures {GOLDEN_CI} are of algo=a2c, the runs of algo=ppo" in done.stderr
+    # PPO's gradient check is of its minibatch pass: a gradient that fired alone points there
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps({"step": 256, "detector": "gradient_consistency"}) + "\n")
+    job = SimpleNamespace(path=tmp_path, algorithm="ppo")
+    assert likely_seams(job, [], 1024) == [("minibatch_forward", "gradient_consistency fired at 256")]
 
 
 def test_check_fails_on_a_false_alarm_and_on_a_missed_bug(ci_sweep, tmp_path):

@@ -36,7 +36,7 @@ def test_a_bug_with_right_values_fires_its_definition_check_at_the_first_log_poi
     assert summary["detectors"].get(detector) == 400, summary["detectors"]
     assert not VALUE_CHECKS & set(summary["detectors"]), summary["detectors"]  # every value is the clean one
     # the diagnoser names the term's seam first, before the gradient as a whole
-    assert likely_seams(SimpleNamespace(path=tmp_path), [], 800)[0][0] == seam
+    assert likely_seams(SimpleNamespace(path=tmp_path, algorithm="a2c"), [], 800)[0][0] == seam
 
 
 def test_a_clean_run_keeps_every_definition_check_at_zero(tmp_path):

@@ -14,14 +14,33 @@ from rl_lab.bugs.mystery import CLEAN, pick, pool
 
 import rl_lab
 from rl_lab import bugs
-from rl_lab.agent.seams import A2CSeams
+from rl_lab.agent.seams import A2CSeams, SharedSeams
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _changed(seams: A2CSeams) -> set[str]:
-    clean = A2CSeams()
-    return {f.name for f in dataclasses.fields(A2CSeams) if getattr(seams, f.name) is not getattr(clean, f.name)}
+def _changed(seams: SharedSeams) -> set[str]:
+    """The fields of a seams record (A2C's or PPO's) that differ from the clean one's."""
+    clean = type(seams)()
+    return {f.name for f in dataclasses.fields(seams) if getattr(seams, f.name) is not getattr(clean, f.name)}
+
+
+def test_each_algorithm_has_its_pool_and_a_run_reveals_its_own_pick(tmp_path):
+    from rl_lab.agent.seams import PPOSeams
+    from rl_lab.lab.reveal import planted
+
+    a2c, ppo = pool(), pool("ppo")
+    assert "surrogate_max" in ppo and "surrogate_max" not in a2c and "sign_flip" not in ppo
+    assert all("ppo" in bugs.algorithms_of(bugs.registry()[name]) for name in ppo if name != CLEAN)
+    assert {pick(n, "ppo")[0] for n in range(len(ppo))} == set(ppo)  # one cycle: every answer once
+    number = next(n for n in range(len(ppo)) if pick(n, "ppo")[0] == "surrogate_max")
+    # a PPO run plants from PPO's pool: the run is valid, and reveal reads the algorithm from its config
+    assert bugs.validate({"mystery": {"dose": number}}, "cartpole", PPOSeams) == {"mystery": float(number)}
+    assert _changed(bugs.inject(PPOSeams(), {"mystery": {"dose": number}})) == {"clipped_surrogate"}
+    (tmp_path / "config.yaml").write_text(
+        f"algo: {{_target_: rl_lab.agent.ppo.PPO}}\nbug: {{mystery: {{dose: {number}}}}}\n"
+    )
+    assert planted(tmp_path) == ("surrogate_max", pick(number, "ppo")[1]) != pick(number)
 
 
 def test_pick_is_a_fixed_function_of_the_number_and_covers_the_pool():

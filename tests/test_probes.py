@@ -171,6 +171,14 @@ def test_cli_exits_1_and_names_the_failed_probes(tmp_path):
     assert "failed: policy/vector, policy/image, policy_value/vector, policy_value/image" in done.stdout
 
 
+def test_cli_refuses_an_algorithm_whose_seams_it_does_not_drive(tmp_path):
+    done = _cli("algo=ppo", tmp_path=tmp_path)
+    assert done.returncode == 1 and not (tmp_path / "probes.json").exists()
+    assert done.stderr.strip() == (
+        "config error: algo=ppo is invalid for rl_lab.probe: its probes drive A2C's seams; valid choices are algo=a2c"
+    )
+
+
 def test_cli_bad_bug_name_lists_the_choices(tmp_path):
     done = _cli("bug=sign_flp", tmp_path=tmp_path)
     assert done.returncode != 0 and "sign_flip" in done.stderr

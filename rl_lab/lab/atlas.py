@@ -35,6 +35,10 @@ TIER_DIR = CONFIG_DIR / "atlas"
 RESULTS = Path(importlib.import_module("rl_lab.results").__file__).parent
 
 
+# per algorithm, the tier whose golden signatures a run is diagnosed against by default
+DIAGNOSIS_TIERS = {"a2c": "fast", "ppo": "ppo_fast"}
+
+
 def shipped_golden(tier: str) -> Path:
     """The committed golden signatures of a tier, as they ship with the package."""
     return RESULTS / "atlas" / tier / "golden.json"

@@ -163,14 +163,18 @@ def replayed_firings(jobs: list[Job], detectors: DictConfig) -> tuple[dict[Path,
 
 def exact_check_table(run_dirs: list[Path], diagnostics: DiagnosticsConfig) -> list[str]:
     """Each exact check (a consistency-class range check of ``diagnostics``) over the runs' log
-    points: its series' largest value, against the threshold it fires above (a Markdown table)."""
+    points: its series' largest value, against the threshold it fires above (a Markdown table).
+    Checks the runs never logged (another algorithm's) are named below the table."""
     logged = [point for run_dir in run_dirs for point in read_metrics(run_dir)]
-    rows = []
+    rows, absent = [], []
     for name, detector in build_detectors(diagnostics).detectors.items():
         if detector.kind != CONSISTENCY or not isinstance(detector, RangeCheck):
             continue
         values = [p[detector.metric] for p in logged if detector.metric in p]
-        largest = f"{max(values):.3g}" if values else "-"
+        if not values:
+            absent.append(f"`{name}`")
+            continue
+        largest = f"{max(values):.3g}"
         rows.append(
             f"| `{name}` | `{detector.metric}` | {len(values):,}/{len(logged):,} | {largest} | {detector.high:g} |"
         )
@@ -181,4 +185,12 @@ def exact_check_table(run_dirs: list[Path], diagnostics: DiagnosticsConfig) -> l
         "| check | series | log points with it | largest | fires above |",
         "|---|---|---|---|---|",
         *rows,
+        *(
+            [
+                "",
+                f"Not logged by these runs (another algorithm's checks, or checks newer than the runs): {', '.join(absent)}.",
+            ]
+            if absent
+            else []
+        ),
     ]

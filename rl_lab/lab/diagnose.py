@@ -20,6 +20,7 @@ like the clean control gets "no bug found", with the same evidence.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -30,7 +31,8 @@ import numpy as np
 
 from rl_lab import bugs
 from rl_lab.instruments.detectors import CONSISTENCY
-from rl_lab.lab.signatures import FEATURES, SHORT, features
+from rl_lab.lab.probing import PROBED_ALGORITHM
+from rl_lab.lab.signatures import FEATURES, SHORT, features, golden_algorithm, require_algorithm
 from rl_lab.lab.sweep import CLEAN, Job, read_job
 from rl_lab.run.runlog import read_events
 
@@ -79,8 +81,11 @@ CHECK_SEAMS = {
 }
 # Checks of the whole update, which a bug at any of its seams fires: named after the checks of one
 # seam that fired with them. Where none did, the gradient went wrong between the network's outputs
-# and its parameters: the training pass's graph.
-GENERIC_CHECK_SEAMS = {"gradient_consistency": "training_forward"}
+# and its parameters: the graph of the algorithm's training pass.
+GENERIC_CHECK_SEAMS = {
+    "a2c": {"gradient_consistency": "training_forward"},
+    "ppo": {"gradient_consistency": "minibatch_forward"},
+}
 
 ADVICE = {
     "goes up": "Error goes up: commonly a flipped sign somewhere in the loss function or gradient.",
@@ -233,11 +238,10 @@ def likely_seams(job: Job, candidates: list[Candidate], horizon: int, top: int =
     fired; a check recomputes its seam, so this holds for a bug no signature knows), then those of
     the ranked candidate bugs."""
     seams: dict[str, str] = {}
-    named = {**CHECK_SEAMS, **GENERIC_CHECK_SEAMS}
+    generic = GENERIC_CHECK_SEAMS[job.algorithm]
+    named = {**CHECK_SEAMS, **generic}
     exact = sorted(
-        (e["step"], e["detector"] in GENERIC_CHECK_SEAMS, e["detector"])
-        for e in read_events(job.path)
-        if e["detector"] in named
+        (e["step"], e["detector"] in generic, e["detector"]) for e in read_events(job.path) if e["detector"] in named
     )
     for step, _, name in exact:
         if step <= horizon:
@@ -257,7 +261,18 @@ def load_run(run_dir: Path) -> Job:
     return job
 
 
-def env_signatures(golden: dict[str, Any], job: Job) -> dict[str, Any]:
+def read_probe_matrix(golden_path: Path, golden: dict[str, Any], env_golden: dict[str, Any]) -> dict | None:
+    """The probe matrix of the signatures' env (``results/atlas/probes/<env>.json``, beside the tiers),
+    if there is one for their algorithm: the probes run A2C's seams, so other algorithms have none."""
+    path = golden_path.parent.parent / "probes" / f"{env_golden.get('env_name', '')}.json"
+    if golden_algorithm(golden) != PROBED_ALGORITHM or not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def env_signatures(golden: dict[str, Any], job: Job, source: Path | str = "given") -> dict[str, Any]:
+    """The golden signatures of the run's environment; ValueError for another algorithm's or env's."""
+    require_algorithm(golden, source, [job])
     env_id = job.summary.get("env")
     for env_golden in golden["envs"].values():
         if env_golden.get("env_id") == env_id:

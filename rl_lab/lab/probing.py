@@ -99,6 +99,7 @@ class OverfitResult:
 
 
 OVERFIT_STEPS = 3000
+PROBED_ALGORITHM = A2C.SEAMS.ALGORITHM  # the probes and the overfit check drive A2C's seams
 OVERFIT_WARMUP = 100  # rollouts played (no learning) before the batch is taken
 OVERFIT_LR_SCALE = 10.0  # one batch has no noise to average out
 OVERFIT_VALUE_RATIO = 0.01  # value loss must fall below this fraction of its start,

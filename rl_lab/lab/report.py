@@ -210,7 +210,7 @@ def build(
         "",
         f"Command: `python -m rl_lab.atlas tier={tier}` then `python -m rl_lab.report {sweep_dir} out={out}`",
         "",
-        f"{len(sweep.jobs)} runs; "
+        f"{len(sweep.jobs)} runs of `algo={golden['algo']}`; "
         + ", ".join(f"{env}: {steps_by_env[env]:,} agent steps per run" for env in sweep.envs)
         + ". Statuses: "
         + ", ".join(

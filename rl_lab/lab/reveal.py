@@ -9,13 +9,14 @@ from omegaconf import OmegaConf
 
 from rl_lab import bugs
 from rl_lab.bugs.mystery import CLEAN, pick
+from rl_lab.run.config import algorithm_name
 
 
 def planted(run_dir: Path) -> tuple[str, float] | None:
     """``(bug, dose)`` a mystery run planted; None for a run that is not a mystery."""
     config = OmegaConf.load(Path(run_dir) / "config.yaml")
     mystery = (OmegaConf.to_container(config.bug) or {}).get("mystery")
-    return None if mystery is None else pick(mystery["dose"])
+    return None if mystery is None else pick(mystery["dose"], algorithm_name(config))
 
 
 def describe(run_dir: Path) -> str:

@@ -19,6 +19,7 @@ import statistics
 import warnings
 from collections import defaultdict
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -177,9 +178,30 @@ def signature(bug_jobs: list[Job], clean_jobs: list[Job]) -> dict[str, Any]:
     }
 
 
+def golden_algorithm(golden: dict[str, Any]) -> str:
+    """The algorithm whose runs golden signatures were fitted on (``a2c`` for those fitted before PPO)."""
+    return golden.get("algo", "a2c")
+
+
+def require_algorithm(golden: dict[str, Any], source: Path | str, jobs: list[Job]) -> None:
+    """Raise ValueError (one line) when runs of another algorithm are read against ``golden``: a bug's
+    signature, and a clean run's, are one algorithm's."""
+    theirs = golden_algorithm(golden)
+    other = sorted({j.algorithm for j in jobs} - {theirs})
+    if other:
+        raise ValueError(
+            f"the golden signatures {source} are of algo={theirs}, the runs of algo={', '.join(other)}: "
+            "give golden=PATH with signatures of the runs' algorithm (results/atlas/<tier>/golden.json)"
+        )
+
+
 def fit(sweep: Sweep, tier: str) -> dict[str, Any]:
-    """The golden signatures of a sweep: per environment, the clean control and every bug at its default dose."""
-    golden: dict[str, Any] = {"tier": tier, "alpha": ALPHA, "features": FEATURES, "envs": {}}
+    """The golden signatures of a sweep, of one algorithm's runs: per environment, the clean control
+    and every bug at its default dose."""
+    algorithms = sorted({j.algorithm for j in sweep.jobs})
+    if len(algorithms) > 1:
+        raise ValueError(f"the sweep mixes algo={', '.join(algorithms)}: golden signatures are one algorithm's")
+    golden: dict[str, Any] = {"tier": tier, "algo": algorithms[0], "alpha": ALPHA, "features": FEATURES, "envs": {}}
     for env in sweep.envs:
         env_golden: dict[str, Any] = {
             "env_name": env,

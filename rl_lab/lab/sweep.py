@@ -35,13 +35,14 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rl_lab import bugs
 from rl_lab.run.command_line import composition_error
-from rl_lab.run.config import ConfigError, to_settings
+from rl_lab.run.config import ConfigError, algorithm_name, to_settings
 from rl_lab.run.runlog import read_metrics
 
 CLEAN = "none"  # the bug name of the clean agent
 # overrides that say which job it is, or how it is run and logged (the numbers are the same),
 # rather than the context it runs in
 _JOB_KEYS = (
+    "algo",
     "bug",
     "env",
     "seed",
@@ -149,6 +150,7 @@ class Job:
     seed: int
     context: tuple[str, ...]  # overrides the run needed beyond bug, env and seed (e.g. dropout)
     summary: dict[str, Any] = field(repr=False)
+    algorithm: str = "a2c"  # the algo= option it trained
 
     @property
     def default_dose(self) -> bool:
@@ -193,7 +195,8 @@ def read_job(path: Path) -> Job | None:
         name = CLEAN  # dose 0 is the clean agent
     overrides = list(OmegaConf.load(overrides_file))
     context = tuple(sorted(o for o in overrides if _is_context(o)))
-    return Job(path, config.env.name, name, dose, int(config.seed), context, json.loads(summary_file.read_text()))
+    summary = json.loads(summary_file.read_text())
+    return Job(path, config.env.name, name, dose, int(config.seed), context, summary, algorithm_name(config))
 
 
 def load_sweep(sweep_dir: Path) -> list[Job]:

@@ -147,13 +147,16 @@ class DiagnosticsConfig:
         )
 
 
+A2C_TARGET = "rl_lab.agent.a2c.A2C"  # the algorithm of a config that names none
+
+
 @dataclass
 class TrainConfig:
     """One training run."""
 
     env: Any = MISSING  # `_target_` config of the vector-environment factory
     # `_target_` config of the algorithm (conf/algo/); a run saved before algorithms were a choice ran A2C
-    algo: Any = field(default_factory=lambda: {"_target_": "rl_lab.agent.a2c.A2C"})
+    algo: Any = field(default_factory=lambda: {"_target_": A2C_TARGET})
     agent: AgentConfig = field(default_factory=AgentConfig)
     bug: Any = field(default_factory=dict)  # {bug name: {dose: d}}, from bug=NAME or bug=[A,B]; {} is clean
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
@@ -242,6 +245,12 @@ def register_schema() -> None:
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainConfig)
     store.store(group="agent", name="ppo_schema", node=PPOConfig)
+
+
+def algorithm_name(cfg: DictConfig) -> str:
+    """The ``algo=`` option a config (composed, or saved by a run) trains, as its agent class's seams
+    record names it: ``a2c`` for a run saved before algorithms were a choice."""
+    return get_class(OmegaConf.select(cfg, "algo._target_", default=A2C_TARGET)).SEAMS.ALGORITHM
 
 
 def to_settings(cfg: DictConfig) -> TrainConfig:
