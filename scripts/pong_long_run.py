@@ -249,8 +249,9 @@ def report_beside_clean(
     stem = run.report.removesuffix(".md")
     write_curve_csv(OUT / f"{stem}.csv", {"seed0": first, name: points})
     _plot({"A2C seed 0": first, run.label: points}, OUT / f"{stem}.png", f"A2C seed 0 and {run.label}", run.algorithm)
-    first_at = dict(first)
     reached = points[-1][0] if points else 0
+    # the first run's return at the last of its log points up to `reached` (the two log at different steps)
+    first_then = next((r for s, r in reversed(first) if s <= reached), float("nan"))
     finished = summary["status"] == "finished"
     if finished:
         agent_dir = OUT / run.agent
@@ -271,7 +272,7 @@ def report_beside_clean(
         "",
         f"Training return (mean of the last 100 episodes) at {reached:,} steps: {summary['final_return']:.2f} "
         f"(best {summary['best_return']:.2f}); A2C seed 0 at the same step: "
-        f"{first_at.get(reached, float('nan')):.2f}.",
+        f"{first_then:.2f}.",
         "Training return first at or above: "
         + ", ".join(
             f"{level:+d} at {_first_at(points, level)} (A2C seed 0: {_first_at(first, level)})"
@@ -285,7 +286,7 @@ def report_beside_clean(
         "",
         *exact_check_table([run_dir], compose_settings(["env=pong"]).diagnostics),
         "",
-        f"Curve: `{stem}.csv`, `{stem}.png` (beside seed 0, the references drawn as points).",
+        f"Curve: `{stem}.csv`, `{stem}.png` (beside A2C seed 0, the references drawn as points).",
     ]
 
 
