@@ -13,11 +13,12 @@ fixed function of N and the algorithm (:func:`pick`), the same on every machine 
 user bugs ``RL_LAB_BUG_PATH`` adds. Each algorithm has its own pool (``algo=ppo bug=mystery``
 hides one of PPO's zoo; A2C's pool is as it was before PPO). The numbers run in cycles of the
 pool's size P (:func:`pool`: every built-in zoo bug of the algorithm that needs no context, and
-no bug, because a clean run is a possible answer too): numbers 0 to P-1 plant every answer exactly once, in a shuffled order, and so do P to
-2P-1, in another order, and so on. An instructor who hands out consecutive numbers from any
-multiple of P gives every answer once before any repeats. Bugs that need a ``CONTEXT`` (a config
-change that would give them away) or some ``ENVS`` only are not in the pool; bugs with ``MYSTERY_DOSES`` are planted
-at one of those doses, the others at their default dose.
+no bug, because a clean run is a possible answer too): numbers 0 to P-1 plant every answer
+exactly once, in a shuffled order, and so do P to 2P-1, in another order, and so on. An
+instructor who hands out consecutive numbers from any multiple of P gives every answer once
+before any repeats. Bugs that need a ``CONTEXT`` (a config change that would give them away) or
+some ``ENVS`` only are not in the pool; bugs with ``MYSTERY_DOSES`` are planted at one of those
+doses, the others at their default dose.
 
 Symptoms: those of the bug it picked.
 """

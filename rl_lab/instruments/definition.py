@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from rl_lab.agent.seams import SharedSeams
 
 
-class _Observed:
+class Observed:
     """A seam function with an instrument around it. A stateful bug's ``state_dict`` and
     ``load_state_dict`` show through, so the checkpoint saves the bug's state as before."""
 
@@ -74,7 +74,7 @@ class _Observed:
         return getattr(self.inner, name)
 
 
-def _output_gradients(term: torch.Tensor, outputs: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
+def output_gradients(term: torch.Tensor, outputs: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
     """d term / d each output, as the term's graph sends it (zero where it reaches none)."""
     wanted = [o for o in outputs if o.requires_grad]
     grads = (
@@ -119,17 +119,17 @@ class UpdateObserver:
     def observe(self, seams: SharedSeams) -> SharedSeams:
         """``seams`` with the observers around the parts they watch."""
         recorded = dataclasses.replace(
-            seams, record_transition=_Observed(seams.record_transition, self._record_transition)
+            seams, record_transition=Observed(seams.record_transition, self._record_transition)
         )
         if not self.single_step:
             return recorded
         return dataclasses.replace(
             recorded,
-            training_forward=_Observed(seams.training_forward, self._training_forward),
-            policy_loss=_Observed(seams.policy_loss, self._term("policy")),
-            value_loss=_Observed(seams.value_loss, self._term("value")),
-            entropy=_Observed(seams.entropy, self._term("entropy")),
-            optimizer_step=_Observed(seams.optimizer_step, self._optimizer_step),
+            training_forward=Observed(seams.training_forward, self._training_forward),
+            policy_loss=Observed(seams.policy_loss, self._term("policy")),
+            value_loss=Observed(seams.value_loss, self._term("value")),
+            entropy=Observed(seams.entropy, self._term("entropy")),
+            optimizer_step=Observed(seams.optimizer_step, self._optimizer_step),
         )
 
     def arm(self) -> None:
@@ -160,7 +160,7 @@ class UpdateObserver:
         if self.armed and self.outputs is not None and self.terms.keys() == {"policy", "value", "entropy"}:
             for name, term in self.terms.items():
                 scalar = term.mean() if name == "entropy" else term  # the loop takes the mean entropy
-                self.term_gradients[name] = _output_gradients(scalar, self.outputs)
+                self.term_gradients[name] = output_gradients(scalar, self.outputs)
         return inner(optimizer, loss, parameters, max_grad_norm)
 
     def _record_transition(self, inner, step: EnvStep, value_of) -> Transition:
@@ -187,7 +187,7 @@ class UpdateObserver:
             "entropy": clean.entropy(logits).mean(),
         }
         return {
-            f"grads/{name}_term_gap": _relative(self.term_gradients[name], _output_gradients(term, (logits, values)))
+            f"grads/{name}_term_gap": _relative(self.term_gradients[name], output_gradients(term, (logits, values)))
             for name, term in reference.items()
         }
 

@@ -45,7 +45,7 @@ from torch.distributions import Categorical
 from torch.func import functional_call
 
 from rl_lab.agent import seams as clean
-from rl_lab.instruments.definition import _Observed, _output_gradients, gradient_gap
+from rl_lab.instruments.definition import Observed, gradient_gap, output_gradients
 
 if TYPE_CHECKING:
     from rl_lab.agent.rollout import Rollout
@@ -93,13 +93,13 @@ class PPOObserver:
         self.parameters = {id(p): name for name, p in model.named_parameters()}
         return dataclasses.replace(
             seams,
-            minibatches=_Observed(seams.minibatches, self._minibatches),
-            probability_ratio=_Observed(seams.probability_ratio, self._ratio),
-            normalize_advantages=_Observed(seams.normalize_advantages, self._normalize),
-            clipped_surrogate=_Observed(seams.clipped_surrogate, self._surrogate),
-            clip_values=_Observed(seams.clip_values, self._clip_values),
-            schedule=_Observed(seams.schedule, self._schedule),
-            optimizer_step=_Observed(seams.optimizer_step, self._optimizer_step),
+            minibatches=Observed(seams.minibatches, self._minibatches),
+            probability_ratio=Observed(seams.probability_ratio, self._ratio),
+            normalize_advantages=Observed(seams.normalize_advantages, self._normalize),
+            clipped_surrogate=Observed(seams.clipped_surrogate, self._surrogate),
+            clip_values=Observed(seams.clip_values, self._clip_values),
+            schedule=Observed(seams.schedule, self._schedule),
+            optimizer_step=Observed(seams.optimizer_step, self._optimizer_step),
         )
 
     def arm(self) -> None:
@@ -132,7 +132,7 @@ class PPOObserver:
             reference = clean.clipped_surrogate(leaf, advantages.detach(), clip_range)
             scale = max((ratio.detach() * advantages.detach()).abs().mean().item(), 1e-12)
             value_gap = abs(out.item() - reference.item()) / scale
-            run_gradient = _output_gradients(out, (ratio,))[0]
+            run_gradient = output_gradients(out, (ratio,))[0]
             clean_gradient = torch.autograd.grad(reference, leaf)[0]
             norm = max(clean_gradient.norm().item(), 1e-12)
             self.surrogates.append((value_gap, (run_gradient - clean_gradient).norm().item() / norm))

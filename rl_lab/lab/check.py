@@ -188,7 +188,9 @@ def exact_check_table(run_dirs: list[Path], diagnostics: DiagnosticsConfig) -> l
         *(
             [
                 "",
-                f"Not logged by these runs (another algorithm's checks, or checks newer than the runs): {', '.join(absent)}.",
+                "Not logged by these runs (another algorithm's checks, or checks newer than the runs): "
+                + ", ".join(absent)
+                + ".",
             ]
             if absent
             else []
