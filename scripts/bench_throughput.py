@@ -1,8 +1,9 @@
-"""Training throughput on Pong: rl-lab against stable-baselines3's A2C, side by side.
+"""Training throughput on Pong: rl-lab against stable-baselines3, A2C and PPO, side by side.
 
     python scripts/bench_throughput.py                 # >= 3 repeats x 24,000 steps x 6, ~5 min a repeat on 2 cores
     python scripts/bench_throughput.py steps=16000 repeats=2 precision=0 ratio=rl_lab
     python scripts/bench_throughput.py contestants=[rl_lab,rl_lab_bf16_lagged,sb3]   # some of them
+    python scripts/bench_throughput.py contestants=[rl_lab_ppo] ratio=rl_lab_ppo    # PPO against SB3's PPO
 
 Same hyperparameters (the zoo's Atari A2C), same number of steps, same machine.
 Each measurement runs in a fresh process, and the contestants alternate within
@@ -17,6 +18,10 @@ as it comes and with rl-lab's OpenMP setting (OMP_WAIT_POLICY=PASSIVE). SB3 runs
 it: ``make_atari_env`` (DummyVecEnv + AtariWrapper) + ``VecFrameStack(4)``.
 Steps/s counts agent steps (16 envs x 5 steps = 80 per update) over the training
 loop, after 1,600 warm-up steps.
+
+PPO (``rl_lab_ppo``: ``algo=ppo``, the zoo's Atari PPO, 8 envs x 128 steps = 1,024 per update of 4
+epochs) runs against SB3's PPO with the same hyperparameters (``sb3_ppo``). Each rl-lab contestant
+is measured beside its algorithm's SB3 run (added when not named) and its ratios are to those.
 """
 
 from __future__ import annotations
@@ -63,6 +68,38 @@ def _sb3_sps(steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
+def _sb3_ppo_sps(steps: int) -> float:
+    import time
+
+    import ale_py
+    import gymnasium as gym
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.utils import get_linear_fn
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    gym.register_envs(ale_py)
+    env = VecFrameStack(make_atari_env("PongNoFrameskip-v4", n_envs=8, seed=0), n_stack=4)
+    model = PPO(  # rl-baselines3-zoo hyperparams/ppo.yml, atari (lin_2.5e-4, lin_0.1)
+        "CnnPolicy",
+        env,
+        n_steps=128,
+        n_epochs=4,
+        batch_size=256,
+        learning_rate=get_linear_fn(2.5e-4, 0.0, 1.0),
+        clip_range=get_linear_fn(0.1, 0.0, 1.0),
+        vf_coef=0.5,
+        ent_coef=0.01,
+        seed=0,
+        device="cpu",
+    )
+    model.learn(WARMUP_STEPS)
+    # PPO learns whole rollouts (1,024 steps): count the steps it took, not the steps asked for
+    before, start = model.num_timesteps, time.perf_counter()
+    model.learn(steps, reset_num_timesteps=False)
+    return (model.num_timesteps - before) / (time.perf_counter() - start)
+
+
 def _rl_lab_sps(steps: int, *overrides: str) -> float:
     from rl_lab.lab.benchmark import rl_lab_sps
 
@@ -79,7 +116,11 @@ CONTESTANTS = {
     "sb3": _sb3_sps,
     # SB3 with the OpenMP setting rl-lab makes, to show how much of the gap that setting is.
     "sb3_omp_passive": _sb3_sps,
+    "rl_lab_ppo": lambda steps: _rl_lab_sps(steps, "algo=ppo"),
+    "sb3_ppo": _sb3_ppo_sps,
 }
+# the SB3 contestants each rl-lab contestant is measured beside: those of its algorithm
+SB3_OF = {name: ("sb3_ppo",) if name.endswith("_ppo") else ("sb3", "sb3_omp_passive") for name in CONTESTANTS}
 
 
 def _child_env(name: str) -> dict[str, str]:
@@ -96,7 +137,8 @@ class Options:
     precision: float = 0.03
     max_repeats: int = 8
     ratio: str = "rl_lab_bf16_lagged"  # the contestant whose ratio to sb3 must reach `precision`
-    contestants: list[str] = field(default_factory=lambda: list(CONTESTANTS))  # which to measure; sb3 always
+    # which to measure (each rl-lab contestant's first SB3 baseline always): A2C's by default
+    contestants: list[str] = field(default_factory=lambda: [n for n in CONTESTANTS if not n.endswith("_ppo")])
     only: str | None = None  # child process: this contestant's one measurement
 
 
@@ -116,7 +158,9 @@ def main(argv: list[str]) -> None:
     for name in args.contestants:
         if name not in CONTESTANTS:
             _refuse(f"contestants: {name!r} is invalid: valid choices are {', '.join(CONTESTANTS)}")
-    names = [name for name in CONTESTANTS if name in args.contestants or name in ("sb3", args.ratio)]
+    wanted = {*args.contestants, args.ratio}
+    wanted |= {SB3_OF[name][0] for name in wanted if name.startswith("rl_lab")}
+    names = [name for name in CONTESTANTS if name in wanted]
     if args.only:
         print(json.dumps({"sps": CONTESTANTS[args.only](args.steps)}))
         return
@@ -133,12 +177,12 @@ def main(argv: list[str]) -> None:
         args.steps,
         args.repeats,
         _child_env,
-        (args.ratio, "sb3"),
+        (args.ratio, SB3_OF[args.ratio][0]),
         args.precision,
         args.max_repeats,
     )
     for contestant in (name for name in names if name.startswith("rl_lab")):
-        for sb3 in (name for name in names if name.startswith("sb3")):
+        for sb3 in (name for name in SB3_OF[contestant] if name in names):
             print_ratio(f"speed {contestant} / {sb3}", results, contestant, sb3)
 
 
