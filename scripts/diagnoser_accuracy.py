@@ -2,12 +2,13 @@
 
     python scripts/diagnoser_accuracy.py                       # fast tier: CartPole and Catch, 3 runs per answer
     python scripts/diagnoser_accuracy.py envs=[cartpole] per_answer=2 out=/tmp/mystery
+    python scripts/diagnoser_accuracy.py tier=ppo_fast out=multirun/mystery_ppo report=results/diagnoser/accuracy_ppo.md
 
-For every possible answer of ``bug=mystery`` (each zoo bug in its pool, and "none"), the first
-``per_answer`` mystery numbers that plant it are trained with the fast tier's budget on
+For every possible answer of ``bug=mystery`` (each zoo bug in its pool, and "none"; the pool of the
+tier's algorithm), the first ``per_answer`` mystery numbers that plant it are trained with the tier's budget on
 training seeds the golden signatures never saw (the i-th number of each answer on ``seed`` + i,
 default the first of the ``mystery`` seed set, ``conf/seeds.yaml``), as one Hydra multirun per repeat.
-Each run is then diagnosed blind (``rl_lab.diagnose``, against ``results/atlas/fast/golden.json``)
+Each run is then diagnosed blind (``rl_lab.diagnose``, against ``results/atlas/<tier>/golden.json``)
 and compared with what ``rl_lab.reveal`` says it planted. Writes
 ``results/diagnoser/accuracy.md``.
 """
@@ -35,13 +36,14 @@ from rl_lab.lab.seeds import seed_set
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def numbers_for(answers: list[str], per_answer: int) -> list[list[int]]:
-    """The first ``per_answer`` mystery numbers that plant each answer, as ``per_answer`` lists:
-    the i-th list holds each answer's i-th number."""
+def numbers_for(algorithm: str, per_answer: int) -> list[list[int]]:
+    """The first ``per_answer`` mystery numbers that plant each answer of ``algorithm``'s pool, as
+    ``per_answer`` lists: the i-th list holds each answer's i-th number."""
+    answers = pool(algorithm)
     found: dict[str, list[int]] = defaultdict(list)
     n = 0
     while any(len(found[a]) < per_answer for a in answers):
-        name = pick(n)[0]
+        name = pick(n, algorithm)[0]
         if len(found[name]) < per_answer:
             found[name].append(n)
         n += 1
@@ -69,13 +71,15 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     # repeat i trains each answer's i-th number on seed + i: two numbers can plant the same bug and
     # dose, and on one seed they would be the same run
-    for i, numbers in enumerate(numbers_for(pool(), args.per_answer) if args.train else []):
+    algo = [] if tier.algo == "a2c" else [f"algo={tier.algo}"]  # as the atlas names its jobs
+    for i, numbers in enumerate(numbers_for(tier.algo, args.per_answer) if args.train else []):
         subprocess.run(
             [
                 sys.executable,
                 "-m",
                 "rl_lab.train",
                 "-m",
+                *algo,
                 "bug=mystery",
                 f"bug.mystery.dose={','.join(map(str, numbers))}",
                 f"env={','.join(args.envs)}",
@@ -102,12 +106,13 @@ def main(argv: list[str]) -> int:
         "",
         f"Command: `python scripts/diagnoser_accuracy.py{''.join(' ' + a for a in argv)}`",
         "",
-        f"{len(rows)} mystery runs ({args.per_answer} per possible answer and environment: the {len(pool()) - 1} "
-        f"zoo bugs of the mystery pool and no bug), {tier.total_steps:,} agent steps each, the i-th run of each "
+        f"{len(rows)} mystery runs of `algo={tier.algo}` ({args.per_answer} per possible answer and environment: the "
+        f"{len(pool(tier.algo)) - 1} zoo bugs of its mystery pool and no bug), {tier.total_steps:,} agent steps each, "
+        "the i-th run of each "
         f"answer on training seed {args.seed} + i (the golden signatures come from seeds 0-9); "
         + (f"{wall:.0f} s to train." if args.train else f"trained earlier into `{os.path.relpath(args.out, ROOT)}`.")
         + " Each run diagnosed "
-        "blind with `python -m rl_lab.diagnose RUN_DIR` against `results/atlas/fast/golden.json`.",
+        f"blind with `python -m rl_lab.diagnose RUN_DIR` against `results/atlas/{args.tier}/golden.json`.",
         "",
         "| env | runs with a bug | top-1 | top-3 | clean runs | false alarms (a bug named) |",
         "|---|---|---|---|---|---|",
