@@ -90,6 +90,31 @@ def test_ppo_keys_are_unknown_to_a2c_and_checked_at_composition():
         _compose("algo=ppo", "agent.n_epochs=four")
 
 
+# the detectors whose levels were calibrated on clean A2C runs (conf/algo_diagnostics/ppo.yaml)
+A2C_CALIBRATED = {
+    "critic_fit": "after",
+    "return_envelope": "envelope",
+    "learns_worse": "reference",
+    "critic_envelope": "envelope",
+    "early_learning": "by_step",
+    "no_learning": "by_step",
+}
+
+
+@pytest.mark.parametrize("env", ["cartpole", "catch"])
+def test_the_learning_detectors_calibrated_on_a2c_give_no_verdict_on_ppo(env):
+    a2c, ppo = (to_settings(_compose(f"env={env}", f"algo={algo}")).diagnostics.detectors for algo in ("a2c", "ppo"))
+    assert set(a2c) == set(ppo)  # the same panel
+    for name in a2c:
+        if name in A2C_CALIBRATED:
+            assert ppo[name][A2C_CALIBRATED[name]] is None, name
+        else:  # every other detector as A2C's: exact checks, divergence, plateau, entropy, oscillation
+            assert ppo[name] == a2c[name], name
+    # A2C keeps its calibration where the env has one (Catch: every one of them)
+    if env == "catch":
+        assert all(a2c[name][key] is not None for name, key in A2C_CALIBRATED.items())
+
+
 def test_minibatches_partition_the_batch_every_epoch():
     pieces = minibatches(100, 32)
     assert [len(p) for p in pieces] == [32, 32, 32, 4]
