@@ -135,6 +135,19 @@ def test_the_workshop_answers_list_what_pick_plants_and_the_pool_size():
     assert f"({size - 1} bugs and no bug)" in (Path(rl_lab.__file__).parent / "workshop" / "README.md").read_text()
 
 
+def test_the_workshop_answers_list_what_pick_plants_for_ppo():
+    text = (Path(rl_lab.__file__).parent / "workshop" / "answers.md").read_text()
+    listed = re.findall(
+        r"(\d+) ([a-z_]+)(?: \(([\d.]+)\))?[,.]", " ".join(text.split("PPO's numbers plant", 1)[1].split())
+    )
+    size = len(pool("ppo"))
+    assert [(int(n), name) for n, name, _ in listed[:size]] == [(n, pick(n, "ppo")[0]) for n in range(size)]
+    assert all(float(dose) == pick(int(n), "ppo")[1] for n, _, dose in listed[:size] if dose)
+    assert f"Numbers 0-{size - 1} are one cycle of PPO's pool ({size - 1} bugs and no bug)" in " ".join(text.split())
+    readme = " ".join((Path(rl_lab.__file__).parent / "workshop" / "README.md").read_text().split())
+    assert f"numbers 0-{size - 1} plant each of its answers ({size - 1} bugs and no bug) once" in readme
+
+
 def test_the_pool_leaves_out_bugs_that_need_a_context_or_some_envs():
     assert "missing_eval_mode" not in pool() and "timeout_as_terminal" not in pool()  # CONTEXT
     assert "frame_stack_not_reset" not in pool()  # ENVS: Pong only
