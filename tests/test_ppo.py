@@ -23,16 +23,18 @@ from rl_lab.run.config import CONFIG_DIR, ConfigError, PPOConfig, to_settings
 from rl_lab.run.runlog import read_metrics
 from rl_lab.run.training import prepare_run, train
 
-A2C_STEP_CHECKS = {
+A2C_STEP_CHECKS = {  # of A2C's one gradient step: its policy loss, its clip, the policy it trained
     "losses/policy_gap",
-    "value/loss_gap",
     "grads/clip_gap",
-    "params/step_gap",
-    "policy/entropy_gap",
-    "policy/log_prob_gap",
     "policy/act_train_kl",
     "policy/act_train_gap",
     "grads/policy_term_gap",
+}
+SHARED_SEAM_CHECKS = {  # of the seams both algorithms share, checked on PPO's minibatch steps too
+    "value/loss_gap",
+    "params/step_gap",
+    "policy/entropy_gap",
+    "policy/log_prob_gap",
     "grads/value_term_gap",
     "grads/entropy_term_gap",
 }
@@ -164,6 +166,8 @@ def test_a_ppo_run_logs_its_series_and_the_checks_that_hold_for_it(tmp_path):
         assert last[key] <= 1e-4, key
     for key in PPO_CHECK_SERIES + ("grads/grad_gap",):  # PPO's own checks (rl_lab/instruments/ppo_checks.py)
         assert last[key] <= 1e-4, key
+    for key in SHARED_SEAM_CHECKS:  # the same operations on the same tensors: 0, or a float32 rounding
+        assert all(p[key] <= 1e-6 for p in points), key
     assert last["policy/acting_evidence"] < 5
 
 
@@ -211,7 +215,17 @@ def test_the_ppo_zoo_spans_ppos_own_parts():
     assert {"minibatches", "schedule"} <= seams
 
 
-@pytest.mark.parametrize("name", PPO_ONLY)
+# with PPO's own, the bugs at the seams both algorithms share whose checks PPO runs on its minibatch steps
+SHARED_SEAM_BUGS = [
+    "broadcast_shape",
+    "value_sign_flip",
+    "value_loss_detached",
+    "numerical_overflow",
+    "bad_learning_rate",
+]
+
+
+@pytest.mark.parametrize("name", PPO_ONLY + SHARED_SEAM_BUGS)
 def test_each_ppo_bug_fires_its_own_seams_check_at_the_first_log_point(tmp_path, name):
     from rl_lab.lab.diagnose import CHECK_SEAMS
 

@@ -42,6 +42,7 @@ state, and the acting test reads the rollout's logits (tested).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -86,7 +87,40 @@ def output_gradients(term: torch.Tensor, outputs: tuple[torch.Tensor, ...]) -> l
     return [torch.zeros_like(o) if found.get(id(o)) is None else found[id(o)].detach() for o in outputs]
 
 
-def _relative(run: list[torch.Tensor], reference: list[torch.Tensor]) -> float:
+def replayed_step_gap(
+    optimizer: torch.optim.Optimizer, state_before: dict[str, Any], before: dict[int, torch.Tensor], lr: float
+) -> float:
+    """||parameters after a step - the optimizer's step replayed on a copy||, over the step's size:
+    the copy starts from the parameters ``before`` (by the live parameter's id) and the optimizer
+    state ``state_before``, and steps with learning rate ``lr`` on the gradients the optimizer holds
+    now (clipped). NaN for an optimizer over other tensors than those."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if not all(id(p) in before for p in params):
+        return math.nan
+    copies = [nn.Parameter(before[id(p)].clone(), requires_grad=p.requires_grad) for p in params]
+    for copy_, p in zip(copies, params, strict=True):
+        copy_.grad = None if p.grad is None else p.grad.detach().clone()
+    optimizer_class = type(optimizer)
+    # the defaults its constructor takes: torch's load_state_dict adds `differentiable` to any
+    # optimizer's, which an optimizer written outside torch (SB3's RMSpropTFLike) may not take
+    accepted = inspect.signature(optimizer_class).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    defaults = {k: v for k, v in optimizer.defaults.items() if takes_any or k in accepted}
+    replay = optimizer_class(copies, **defaults)
+    replay.load_state_dict(state_before)
+    for group in replay.param_groups:
+        group["lr"] = lr
+    with torch.no_grad():
+        replay.step()
+    gap = math.sqrt(
+        sum((p.detach() - c.detach()).float().pow(2).sum().item() for p, c in zip(params, copies, strict=True))
+    )
+    size = math.sqrt(sum((p.detach() - before[id(p)]).float().pow(2).sum().item() for p in params))
+    return gap / size if size > 0 else gap
+
+
+def relative_difference(run: list[torch.Tensor], reference: list[torch.Tensor]) -> float:
+    """||run - reference|| / ||reference|| over a list of tensors (floored at 1e-12)."""
     difference = math.sqrt(sum((r - c).double().pow(2).sum().item() for r, c in zip(run, reference, strict=True)))
     scale = math.sqrt(sum(c.double().pow(2).sum().item() for c in reference))
     return difference / max(scale, 1e-12)
@@ -187,7 +221,9 @@ class UpdateObserver:
             "entropy": clean.entropy(logits).mean(),
         }
         return {
-            f"grads/{name}_term_gap": _relative(self.term_gradients[name], output_gradients(term, (logits, values)))
+            f"grads/{name}_term_gap": relative_difference(
+                self.term_gradients[name], output_gradients(term, (logits, values))
+            )
             for name, term in reference.items()
         }
 

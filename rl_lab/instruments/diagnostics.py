@@ -80,7 +80,6 @@ run are the same (tested).
 from __future__ import annotations
 
 import copy
-import inspect
 import math
 from collections import defaultdict
 from collections.abc import Callable
@@ -100,7 +99,14 @@ from rl_lab.agent import seams
 from rl_lab.agent.models import has_mode_dependent_layers
 from rl_lab.agent.rollout import Rollout
 from rl_lab.agent.seams import SharedSeams
-from rl_lab.instruments.definition import ActingTest, UpdateObserver, function_gap, gradient_gap, reference_gradient
+from rl_lab.instruments.definition import (
+    ActingTest,
+    UpdateObserver,
+    function_gap,
+    gradient_gap,
+    reference_gradient,
+    replayed_step_gap,
+)
 from rl_lab.instruments.ppo_checks import PPO_CHECK_SERIES, PPOObserver
 from rl_lab.run.config import AgentConfig
 
@@ -442,33 +448,10 @@ class Diagnostics:
         return [p for _, p in self.named_parameters if p.grad is not None]
 
     def _step_gap(self) -> float:
-        """||parameters after the update - the configured optimizer's step replayed on a copy||,
-        over the update's size: the copy starts from the parameters and optimizer state before
-        the update and steps on the gradients the optimizer held (clipped)."""
+        """The update's step against the configured optimizer's, replayed with the configured learning
+        rate, whatever the groups were set to (:func:`replayed_step_gap`)."""
         before = {id(p): b for (_, p), b in zip(self.named_parameters, self.params_before, strict=True)}
-        params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        if not all(id(p) in before for p in params):
-            return math.nan  # an optimizer over other tensors than the network's: nothing to compare
-        copies = [nn.Parameter(before[id(p)].clone(), requires_grad=p.requires_grad) for p in params]
-        for copy_, p in zip(copies, params, strict=True):
-            copy_.grad = None if p.grad is None else p.grad.detach().clone()
-        optimizer_class = type(self.optimizer)
-        # the defaults its constructor takes: torch's load_state_dict adds `differentiable` to any
-        # optimizer's, which an optimizer written outside torch (SB3's RMSpropTFLike) may not take
-        accepted = inspect.signature(optimizer_class).parameters
-        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-        defaults = {k: v for k, v in self.optimizer.defaults.items() if takes_any or k in accepted}
-        replay = optimizer_class(copies, **defaults)
-        replay.load_state_dict(self.optimizer_before)
-        for group in replay.param_groups:  # the configured learning rate, whatever the groups were set to
-            group["lr"] = self.hp.lr
-        with torch.no_grad():
-            replay.step()
-        gap = math.sqrt(
-            sum((p.detach() - c.detach()).float().pow(2).sum().item() for p, c in zip(params, copies, strict=True))
-        )
-        size = math.sqrt(sum((p.detach() - before[id(p)]).float().pow(2).sum().item() for p in params))
-        return gap / size if size > 0 else gap
+        return replayed_step_gap(self.optimizer, self.optimizer_before, before, self.hp.lr)
 
     def _frozen_fraction(self) -> float:
         """The fraction of the network's parameters (by count) the update cannot move: not trainable,

@@ -21,6 +21,15 @@ returned, and after the update (``checks``) holds them to PPO's definition:
                               sample (the rollout's), within the clip range, or not at all without one
 ``ppo/schedule_gap``          each scheduled value (learning rate, clip range) is its schedule's at the
                               progress the loop gave (relative to the initial value)
+``policy/log_prob_gap``       the seams both algorithms share, as A2C's panel checks them
+``policy/entropy_gap``        (rl_lab/instruments/diagnostics.py), on every minibatch step: the
+``value/loss_gap``            log-probabilities, the entropies and the value loss recomputed from
+                              what each seam was given, and
+``grads/value_term_gap``      each term's gradient with respect to what its seam was given (the
+``grads/entropy_term_gap``    value prediction, the logits) against the clean term's (relative)
+``params/step_gap``           the first minibatch step moved the parameters as the configured optimizer
+                              steps on the gradient it held, with the learning rate the loop set
+                              (the schedule's: a wrong schedule is the schedule's check's)
 ``grads/grad_gap``            the first minibatch step's gradient (before clipping) is the gradient of
                               PPO's loss recomputed independently: the clean definitions on that
                               minibatch, the acting policy's log-probabilities and values, the returns
@@ -35,6 +44,7 @@ reference gradient runs under a forked random state on copies of the buffers.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from typing import TYPE_CHECKING
@@ -45,7 +55,13 @@ from torch.distributions import Categorical
 from torch.func import functional_call
 
 from rl_lab.agent import seams as clean
-from rl_lab.instruments.definition import Observed, gradient_gap, output_gradients
+from rl_lab.instruments.definition import (
+    Observed,
+    gradient_gap,
+    output_gradients,
+    relative_difference,
+    replayed_step_gap,
+)
 
 if TYPE_CHECKING:
     from rl_lab.agent.rollout import Rollout
@@ -86,6 +102,10 @@ class PPOObserver:
         self.value_clips: list[tuple[torch.Tensor, float]] = []  # (old values given, recomputation gap)
         self.schedules: list[tuple[float, float, str, float]] = []  # (initial, progress, kind, returned)
         self.first_gradient: dict[str, torch.Tensor] | None = None  # the first step's, before clipping
+        self.step_gap: float | None = None  # the first step against the optimizer's, replayed
+        self.log_prob_gaps: list[float] = []
+        self.entropies: list[tuple[float, float]] = []  # (value gap, gradient gap)
+        self.value_losses: list[tuple[float, float]] = []  # (value gap, gradient gap)
 
     def observe(self, seams: PPOSeams, model: nn.Module) -> PPOSeams:
         """``seams`` with the observers around PPO's parts and the optimizer step (``model``: whose
@@ -99,6 +119,9 @@ class PPOObserver:
             clipped_surrogate=Observed(seams.clipped_surrogate, self._surrogate),
             clip_values=Observed(seams.clip_values, self._clip_values),
             schedule=Observed(seams.schedule, self._schedule),
+            log_prob=Observed(seams.log_prob, self._log_prob),
+            entropy=Observed(seams.entropy, self._entropy),
+            value_loss=Observed(seams.value_loss, self._value_loss),
             optimizer_step=Observed(seams.optimizer_step, self._optimizer_step),
         )
 
@@ -152,8 +175,43 @@ class PPOObserver:
             self.schedules.append((initial, progress_remaining, kind, value))
         return value
 
+    def _log_prob(self, inner, logits, actions):
+        out = inner(logits, actions)
+        if self.armed:
+            self.log_prob_gaps.append((out.detach() - clean.log_prob(logits.detach(), actions)).abs().mean().item())
+        return out
+
+    def _entropy(self, inner, logits):
+        out = inner(logits)
+        if self.armed:
+            leaf = logits.detach().requires_grad_()
+            reference = clean.entropy(leaf)
+            value_gap = (out.detach() - reference.detach()).abs().max().item() if len(out) else 0.0
+            # the loop takes the mean entropy: its gradient with respect to the logits the seam was given
+            run_gradient = output_gradients(out.mean(), (logits,))
+            clean_gradient = list(torch.autograd.grad(reference.mean(), leaf))
+            self.entropies.append((value_gap, relative_difference(run_gradient, clean_gradient)))
+        return out
+
+    def _value_loss(self, inner, values, returns):
+        out = inner(values, returns)
+        if self.armed:
+            leaf = values.detach().requires_grad_()
+            reference = clean.value_loss(leaf, returns.detach())
+            value_gap = abs(out.item() - reference.item()) / max(reference.item(), 1e-12)
+            run_gradient = output_gradients(out, (values,))
+            clean_gradient = list(torch.autograd.grad(reference, leaf))
+            self.value_losses.append((value_gap, relative_difference(run_gradient, clean_gradient)))
+        return out
+
     def _optimizer_step(self, inner, optimizer, loss, parameters, max_grad_norm):
+        first = self.armed and self.step_gap is None
+        if first:  # what the replay starts from: the parameters, the optimizer's state and the lr the loop set
+            before = {id(p): p.detach().clone() for group in optimizer.param_groups for p in group["params"]}
+            state, lr = copy.deepcopy(optimizer.state_dict()), optimizer.param_groups[0]["lr"]
         grad_norm = inner(optimizer, loss, parameters, max_grad_norm)
+        if first:
+            self.step_gap = replayed_step_gap(optimizer, state, before, lr)
         if self.armed and self.first_gradient is None and math.isfinite(grad_norm.item()):
             # clip_grad_norm_ scaled every gradient by one factor (torch's: max_norm / (norm + 1e-6), at most 1)
             scale = min(1.0, max_grad_norm / (grad_norm.item() + 1e-6))
@@ -204,6 +262,13 @@ class PPOObserver:
             acting = acting_values[batch.to(device)].to(old_values.device)
             clip_gaps.append(max(gap, ((old_values - acting).abs() / (1.0 + acting.abs())).max().item()))
         out["ppo/value_clip_gap"] = _largest(clip_gaps)
+        out["policy/log_prob_gap"] = _largest(self.log_prob_gaps)
+        out["policy/entropy_gap"] = _largest([value for value, _ in self.entropies])
+        out["grads/entropy_term_gap"] = _largest([gradient for _, gradient in self.entropies])
+        out["value/loss_gap"] = _largest([value for value, _ in self.value_losses])
+        out["grads/value_term_gap"] = _largest([gradient for _, gradient in self.value_losses])
+        if self.step_gap is not None:
+            out["params/step_gap"] = self.step_gap
         out["ppo/schedule_gap"] = _largest(
             [
                 abs(v - clean.schedule(initial, progress, kind)) / abs(initial)
