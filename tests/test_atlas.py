@@ -53,6 +53,10 @@ def test_a_ppo_run_is_read_against_ppo_signatures_only(ppo_ci_sweep, tmp_path):
         done = _run(tool, *args, f"golden={GOLDEN_CI}")
         assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
         assert f"the golden signatures {GOLDEN_CI} are of algo=a2c, the runs of algo=ppo" in done.stderr
+    # by default a PPO run is diagnosed against PPO's fast tier (10,000 steps; this run has 1,024)
+    done = _run("rl_lab.diagnose", str(bugged))
+    assert done.returncode == 0 and "verdict: most like surrogate_max" in done.stdout, done.stdout + done.stderr
+    assert "the signatures were fitted at 10,000" in done.stdout
     # PPO's gradient check is of its minibatch pass: a gradient that fired alone points there
     events = tmp_path / "events.jsonl"
     events.write_text(json.dumps({"step": 256, "detector": "gradient_consistency"}) + "\n")
