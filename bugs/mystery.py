@@ -39,7 +39,9 @@ def pool(algorithm: str = "a2c") -> list[str]:
     """The possible answers: every built-in zoo bug of ``algorithm`` that needs no context and runs on
     every env, and no bug.
 
-    Built-in only, so that a number plants the same bug whatever ``RL_LAB_BUG_PATH`` adds."""
+    Built-in only, so that a number plants the same bug whatever ``RL_LAB_BUG_PATH`` adds. The agent's
+    bugs only: an env-side bug (seam ``wrap_env``) is not an answer yet, so that every number handed
+    out before they joined the zoo plants what it did."""
     from pathlib import Path
 
     from rl_lab import bugs
@@ -48,7 +50,10 @@ def pool(algorithm: str = "a2c") -> list[str]:
     plain = {
         n
         for n, m in builtin.items()
-        if not bugs.context_of(m) and bugs.envs_of(m) is None and algorithm in bugs.algorithms_of(m)
+        if not bugs.context_of(m)
+        and bugs.envs_of(m) is None
+        and algorithm in bugs.algorithms_of(m)
+        and bugs.seams_of(m) != ("wrap_env",)
     }
     return [CLEAN] + sorted(n for n in plain if getattr(builtin[n], "ZOO", True))
 

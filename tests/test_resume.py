@@ -47,10 +47,15 @@ def _numbers(run_dir: Path) -> list[dict]:
         "greedy_acting",
         "obs_not_reset",
         "previous_step_policy",
+        # env-side bugs: the wrapper's own state (last action, last observation, step counter)
+        "sticky_actions",
+        "observation_repeated",
+        "time_limit_twice bug.time_limit_twice.dose=30",
     ],
 )
 def test_a_resumed_buggy_run_equals_the_uninterrupted_one(tmp_path, bug):
-    common = (f"bug={bug}", "log_interval=400", "seed=5")
+    name, *dose = bug.split()
+    common = (f"bug={name}", *dose, "log_interval=400", "seed=5")
     _start(tmp_path / "whole", *common, "total_steps=4000")
     _start(tmp_path / "split", *common, "total_steps=2000")
     summary = _resume(tmp_path / "split", "total_steps=4000")

@@ -20,6 +20,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
+from gymnasium.vector import VectorEnv
 from torch import nn
 from torch.distributions import Categorical
 
@@ -29,6 +30,13 @@ if TYPE_CHECKING:
     from rl_lab.agent.rollout import Rollout
 
 ModelFactory = Callable[[gym.Space, gym.Space], nn.Module]
+
+
+def wrap_env(envs: VectorEnv) -> VectorEnv:
+    """The vector env the agent steps: the env as built. An env-side bug wraps it (a broken wrapper,
+    a noisy sensor, a second time limit), so the agent, and every check of the data path, sees
+    what the wrapped env returns."""
+    return envs
 
 
 def build_model(factory: ModelFactory, observation_space: gym.Space, action_space: gym.Space) -> nn.Module:
@@ -202,6 +210,7 @@ class SharedSeams:
 
     ALGORITHM: ClassVar[str] = ""  # a record's algorithm: the conf/algo option
 
+    wrap_env: Callable[[VectorEnv], VectorEnv] = wrap_env
     build_model: Callable[[ModelFactory, gym.Space, gym.Space], nn.Module] = build_model
     preprocess: Callable[[np.ndarray], torch.Tensor] = preprocess
     acting_mode: Callable[[nn.Module], None] = acting_mode

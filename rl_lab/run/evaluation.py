@@ -32,15 +32,16 @@ MODES = ("stochastic", "deterministic")
 
 
 def trained_agent(run_dir: Path, n_envs: int, seed: int) -> tuple[ActorCriticAgent, VectorEnv, int]:
-    """The agent as it trained (its bugs' seams included) on ``n_envs`` fresh envs, with the
-    trained weights loaded and its network in acting mode; also the step it was trained to."""
+    """The agent as it trained (its bugs' seams included) on ``n_envs`` fresh envs (an env-side bug's
+    wrapper included), with the trained weights loaded and its network in acting mode; also the
+    step it was trained to."""
     settings = to_settings(OmegaConf.load(run_dir / "config.yaml"))
     weights = load_weights(run_dir)
     envs = make_envs(settings.env, n_envs)
     agent = build_agent(settings, envs, seed)
     agent.model.load_state_dict(weights["model"])
     agent.seams.acting_mode(agent.model)
-    return agent, envs, weights["step"]
+    return agent, agent.envs, weights["step"]
 
 
 def _act(agent: ActorCriticAgent, obs: Any, mode: str) -> np.ndarray:

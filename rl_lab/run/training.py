@@ -74,6 +74,7 @@ def build_agent(settings: TrainConfig, envs: VectorEnv, seed: int, hp: AgentConf
     torch.manual_seed(seed)
     algorithm = settings.algorithm
     seams = bugs.inject(algorithm.SEAMS(), settings.bug)
+    envs = seams.wrap_env(envs)
     model = seams.build_model(
         instantiate(hp.model, _partial_=True), envs.single_observation_space, envs.single_action_space
     ).to(settings.device)
@@ -138,7 +139,7 @@ def train(settings: TrainConfig, run_dir: Path) -> dict[str, Any]:
         if ckpt["env_state"] is not None:
             load_env_state(envs, ckpt["env_state"])
         else:
-            agent.obs = envs.reset(seed=settings.seed + step)[0]
+            agent.obs = agent.envs.reset(seed=settings.seed + step)[0]
             agent.episodes = type(agent.episodes).for_envs(hp.n_envs)
             if diagnostics is not None:
                 diagnostics.envs_were_reset(agent.obs)
