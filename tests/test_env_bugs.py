@@ -3,13 +3,15 @@ agent's exact checks stay silent on them, by design (they compare the agent with
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from rl_lab import bugs
 from rl_lab.agent.seams import A2CSeams
 from rl_lab.envs import make_classic_env
-from rl_lab.instruments.detectors import CONSISTENCY
+from rl_lab.instruments.detectors import CONSISTENCY, LEARNING
 from rl_lab.run.training import build_detectors, compose_settings, train
 
 ENV_BUGS = sorted(name for name in bugs.zoo() if bugs.seams_of(bugs.registry()[name]) == ("wrap_env",))
@@ -125,3 +127,21 @@ def test_the_exact_checks_stay_silent_on_an_env_side_bug(tmp_path, name):
     consistency = {n for n, d in build_detectors(settings.diagnostics).detectors.items() if d.kind == CONSISTENCY}
     assert summary["status"] == "finished"
     assert not consistency & set(summary["detectors"]), summary["detectors"]
+
+
+def _job_with_events(tmp_path, *events: tuple[str, str, int]):
+    from types import SimpleNamespace
+
+    lines = [json.dumps({"detector": name, "kind": kind, "step": step}) for name, kind, step in events]
+    (tmp_path / "events.jsonl").write_text("".join(line + "\n" for line in lines))
+    return SimpleNamespace(path=tmp_path)
+
+
+def test_the_diagnoser_says_look_at_the_environment_only_when_no_exact_check_fired(tmp_path):
+    from rl_lab.lab.diagnose import environment_note
+
+    note = environment_note(_job_with_events(tmp_path, ("learns_worse", LEARNING, 9000)))
+    assert note.startswith("look at the environment: learns_worse fired at 9,000")
+    exact = ("record_consistency", CONSISTENCY, 40_000)  # an exact check, even later: the agent's own part
+    assert environment_note(_job_with_events(tmp_path, ("learns_worse", LEARNING, 9000), exact)) is None
+    assert environment_note(_job_with_events(tmp_path)) is None

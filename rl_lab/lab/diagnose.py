@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from rl_lab import bugs
-from rl_lab.instruments.detectors import CONSISTENCY
+from rl_lab.instruments.detectors import CONSISTENCY, LEARNING
 from rl_lab.lab.probing import PROBED_ALGORITHM
 from rl_lab.lab.signatures import FEATURES, SHORT, features, golden_algorithm, require_algorithm
 from rl_lab.lab.sweep import CLEAN, Job, read_job
@@ -303,6 +303,24 @@ def horizon_note(job: Job, horizon: int) -> str | None:
     return None
 
 
+def environment_note(job: Job) -> str | None:
+    """ "Look at the environment" when the run learns worse than clean (a learning detector fired,
+    at any step of the run) and no exact check of the agent ever fired: the agent then used what
+    its env returned, consistently, and a fault of the env itself (a wrapper, a sensor, a time limit:
+    the env-side bugs, seam ``wrap_env``) is one that no exact check can see. None otherwise."""
+    events = read_events(job.path)
+    learning = [e for e in events if e.get("kind") == LEARNING]
+    if not learning or any(e.get("kind") == CONSISTENCY for e in events):
+        return None
+    first = min(learning, key=lambda e: e["step"])
+    return (
+        f"look at the environment: {first['detector']} fired at {first['step']:,} and every exact check of "
+        "the agent stayed at 0, so the agent used what its env returned, consistently; a fault of the env "
+        "itself (a wrapper, a sensor, a time limit) is one no exact check can see (python -m rl_lab.bugs "
+        "list: the env-side bugs, seam wrap_env)"
+    )
+
+
 def report(
     job: Job, candidates: list[Candidate], z_run: dict[str, float], top: int, horizon: int, notes: list[str] = ()
 ) -> str:
@@ -332,6 +350,8 @@ def report(
     # a run that looks clean points at no bug's seam; only an exact check that fired still names one
     if seams := likely_seams(job, [] if clean else candidates, horizon):
         lines.append("look first at the seams: " + "; ".join(f"{seam} ({why})" for seam, why in seams))
+    if note := environment_note(job):
+        lines.append(note)
     found = [] if clean else symptoms(job, z_run, horizon)
     lines.append(
         "symptoms: " + (", ".join(found) if found else "none of the four (goes up, explodes, oscillates, plateaus)")
