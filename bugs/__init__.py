@@ -12,7 +12,10 @@ A bug is one module (a file here, or ``<dir>/<name>.py`` for any directory in th
 
 ``SEAM``     the seams record's field it changes (a tuple when one mistake reaches two fields,
            e.g. a distribution's log-prob and entropy): a field of
-           :class:`~rl_lab.agent.seams.SharedSeams` (both algorithms), of ``A2CSeams`` or of ``PPOSeams``
+           :class:`~rl_lab.agent.seams.SharedSeams` (both algorithms), of ``A2CSeams`` or of ``PPOSeams``;
+           ``wrap_env`` is the environment's seam: an env-side bug wraps the vector env the agent
+           steps (a gymnasium ``VectorWrapper``; ``bugs/_env_faults.py`` has the helpers), so the
+           agent, and every data-path check, sees what the faulty env returns
 ``DOSE``     the default dose (a number; its meaning is the module's to document)
 ``DOSE_RANGE`` optional ``(low, high)``, inclusive; a dose outside it is a config error
 ``SYMPTOM``  one line: what should show, in which diagnostics
