@@ -11,7 +11,11 @@ value of any calibration run at each log point, ``bucket`` points keeping their 
 patience is ``margin`` x the longest stretch a calibration run spends below the envelope of the
 others (:mod:`rl_lab.lab.envelope`). For the return's area so far, the reference is the runs'
 median and spread at each ``bucket``-th log point, and the depth below the median that fires there
-is ``area_margin`` x the deepest a calibration run was there below the others' median. Writes
+is ``area_margin`` x the deepest a calibration run was there below the others' median. The areas of
+the run's own numbers that a faulty environment moves (``CRITIC_AREAS``: the critic's explained
+variance, clipped to [-1, 1], and its largest advantage; the policy's entropy) are referenced the
+same way on their side, from ``critic_start`` x the budget on, at every log point, with
+``critic_margin``. Writes
 ``conf/envelopes/<env>.yaml`` (read by ``rl_lab.instruments.detectors.BelowEnvelope`` and
 ``BelowCleanArea``) and prints each left-out stretch and depth. The false-alarm rate is measured
 on other seeds: ``scripts/false_alarms.py``; the power to flag runs that learn worse:
@@ -25,7 +29,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from rl_lab.lab.envelope import area_so_far, calibrate, calibrate_area, smoothed
+from rl_lab.lab.envelope import area_so_far, calibrate, calibrate_area, side_series, smoothed
 from rl_lab.lab.runs import RunSpec, result_path, run_script, train_missing
 from rl_lab.lab.seeds import seed_set
 from rl_lab.run.config import CONFIG_DIR
@@ -35,6 +39,14 @@ from rl_lab.run.training import compose_settings
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = {"charts/return_last100": 0, "value/explained_variance": 10_000}  # metric -> smooth_steps
 AREA_METRIC = "charts/return_last100"
+# metric -> (side, clip): each candidate whose split-half check on the calibration seeds alone (15
+# seeds calibrate, the other 15 are judged, both ways; margin 2, from 10% of the budget) raised no
+# alarm on Catch; the critic's loss, its advantages' spread and the gradient norm raised 1 to 6 of 30
+CRITIC_AREAS = {
+    "value/explained_variance": ("below", (-1.0, 1.0)),
+    "value/advantages_max": ("above", None),
+    "policy/entropy": ("above", None),
+}
 
 
 def main() -> None:
@@ -47,6 +59,8 @@ def main() -> None:
                 "bucket": 5,
                 "margin": 2.0,
                 "area_margin": 1.5,
+                "critic_margin": 2.0,
+                "critic_start": 0.1,
                 "out": None,
             }
         ),
@@ -62,7 +76,7 @@ def main() -> None:
     points = [read_metrics(spec.run_dir) for spec in specs]
     command = (
         f"python scripts/calibrate_envelope.py env={args.env} steps={steps} margin={args.margin} "
-        f"area_margin={args.area_margin}"
+        f"area_margin={args.area_margin} critic_margin={args.critic_margin} critic_start={args.critic_start}"
     )
     metrics = {}
     for metric, smooth in METRICS.items():
@@ -75,11 +89,17 @@ def main() -> None:
             "low": envelope.low,
         }
     area_series = [area_so_far(p, AREA_METRIC) for p in points]
-    area = calibrate_area(area_series, args.bucket, args.area_margin, settings.env.get("max_episode_steps"))
+    time_limit = settings.env.get("max_episode_steps")
+    area = calibrate_area(area_series, args.bucket, args.area_margin, time_limit)
+    areas = {AREA_METRIC: vars(area)}
+    for metric, (side, clip) in CRITIC_AREAS.items():
+        series = [side_series(p, metric, side, clip) for p in points]
+        start = int(args.critic_start * steps)
+        areas[metric] = vars(calibrate_area(series, 1, args.critic_margin, time_limit, start, side, clip))
     written = {
         "provenance": f"{command}: clean runs on seeds {seeds} ({args.seeds}), {steps:,} steps each",
         "metrics": metrics,
-        "area": {AREA_METRIC: vars(area)},
+        "area": areas,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(f"# Written by {command}; do not edit.\n" + OmegaConf.to_yaml(OmegaConf.create(written)))
@@ -90,10 +110,12 @@ def main() -> None:
             f"left-out stretches below the others' envelope {data['left_out_stretches']} steps "
             f"-> patience {data['patience_steps']:,} steps"
         )
-    print(
-        f"{AREA_METRIC} area so far: left-out depths below the others' median {area.left_out_depths} spreads "
-        f"-> fires below {min(area.depth):g} to {max(area.depth):g} spreads"
-    )
+    for metric, reference in areas.items():
+        print(
+            f"{metric} area so far ({reference['side']}): left-out depths beyond the others' median "
+            f"{reference['left_out_depths']} spreads -> fires beyond {min(reference['depth']):g} to "
+            f"{max(reference['depth']):g} spreads"
+        )
     print(f"written: {out}")
 
 

@@ -141,13 +141,14 @@ def main() -> None:
         f"Random play: {random:.3g} (mean of {args.random_episodes:,} episodes of uniform actions); clean calibration "
         f"median final return {median:.3g}. A run is in the goal when its improvement over random play is below "
         f"{GOAL_IMPROVEMENT:.0%} of the clean median's: a final return below {goal:.3g}; it should be flagged by "
-        f"{GOAL_LATENCY:.0%} of the budget ({GOAL_LATENCY * steps:,.0f} steps). Seed {seed} (`evaluation_bugs`).",
+        f"{GOAL_LATENCY:.0%} of the budget ({GOAL_LATENCY * steps:,.0f} steps). Seed {seed} (`evaluation_bugs`). "
+        f"Fresh clean runs that end there too: {sum(final_return(spec) < goal for spec in fresh)}/{len(fresh)}.",
         "",
         "| fault | dose | final return | improvement, of clean's | in the goal | first learning event | of budget "
         "| exact checks |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    goal_runs, flagged, missed = 0, 0, []
+    goal_runs, flagged, missed, seen = 0, 0, [], 0
     for name, spec in faults.items():
         fired, ret = events(spec), final_return(spec)
         learning, exact = first_of(fired, LEARNING), first_of(fired, CONSISTENCY)
@@ -155,6 +156,7 @@ def main() -> None:
         on_time = learning is not None and learning[1] <= GOAL_LATENCY * steps
         goal_runs += in_goal
         flagged += in_goal and on_time
+        seen += on_time
         if in_goal and not on_time:
             missed.append(name)
         fault, dose = name.split()
@@ -170,6 +172,9 @@ def main() -> None:
         "",
         f"Runs in the goal flagged by {GOAL_LATENCY:.0%} of the budget: **{rate_with_ci(flagged, goal_runs)}**.",
         "Missed: " + (", ".join(missed) if missed else "none") + ".",
+        f"Every fault run, whatever its return, flagged by {GOAL_LATENCY:.0%} of the budget: "
+        f"**{rate_with_ci(seen, len(faults))}**; by an exact check: none is expected (the checks compare the "
+        "agent with its env).",
     ]
     write_result(out, "\n".join(lines) + "\n")
 

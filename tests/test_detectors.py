@@ -425,3 +425,33 @@ def test_per_env_learning_checks_resolve_from_the_env_config():
     assert catch["critic_fit"].floor == -0.1 and cartpole["critic_fit"].floor == 0.1
     assert cartpole["early_learning"].by_step is None  # no early check: it is never judged
     assert _first_firing(cartpole["early_learning"], [{"charts/return_last100": 0.0}] * 30) is None
+
+
+def test_above_clean_area_judges_the_other_side_and_the_reference_clips_and_starts_late(tmp_path, monkeypatch):
+    import rl_lab.run.config
+    from rl_lab.instruments.detectors import AboveCleanArea
+    from rl_lab.lab.envelope import calibrate_area, side_series
+
+    steps = np.arange(0, 101) * 1_000
+    rng = np.random.default_rng(1)
+    clean = [rng.normal(0.2, 0.02, len(steps)) for _ in range(20)]
+    points = [[{"step": int(s), "e": float(v)} for s, v in zip(steps, run, strict=True)] for run in clean]
+    above = calibrate_area([side_series(p, "e", "above") for p in points], 1, 2.0, start=10_000, side="above")
+    clipped = calibrate_area([side_series(p, "e", "below", [0.0, 0.21]) for p in points], 1, 2.0, clip=[0.0, 0.21])
+    assert above.steps[0] == 10_000 and above.side == "above" and clipped.clip == [0.0, 0.21]
+    (tmp_path / "envelopes").mkdir()
+    written = {"area": {"e": vars(above), "c": vars(clipped)}}
+    (tmp_path / "envelopes" / "toy.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(written)))
+    monkeypatch.setattr(rl_lab.run.config, "CONFIG_DIR", tmp_path)
+
+    def first(detector, curve, metric="e"):
+        fired = [int(s) for s, v in zip(steps, curve, strict=True) if detector.observe(int(s), {metric: float(v)})]
+        return fired[0] if fired else None
+
+    assert all(first(AboveCleanArea("e", reference="toy"), run) is None for run in clean)
+    assert first(AboveCleanArea("e", reference="toy"), np.full(len(steps), 0.3)) == 10_000  # not before its start
+    assert first(AboveCleanArea("e", reference="toy"), np.full(len(steps), 0.1)) is None  # the other side
+    assert first(BelowCleanArea("e", reference="toy"), np.full(len(steps), 0.1)) is None  # no "below" reference
+    # clipped to [0, 0.21]: a run far above the clip reads as 0.21, never below; one far below reads as 0
+    assert first(BelowCleanArea("c", reference="toy"), np.full(len(steps), 50.0), "c") is None
+    assert first(BelowCleanArea("c", reference="toy"), np.full(len(steps), -50.0), "c") is not None

@@ -523,23 +523,26 @@ class AreaSoFar:
 
 
 class BelowCleanArea(Detector):
-    """Learning worse than clean: the return's area so far (:class:`AreaSoFar`: how much it has
-    learned, on average, up to now) lies more than a depth of clean spreads below the median of the
-    clean calibration runs' areas at the same step.
+    """Learning worse than clean: a metric's area so far (:class:`AreaSoFar`: for the return, how
+    much the run has learned, on average, up to now) lies more than a depth of clean spreads below
+    the median of the clean calibration runs' areas at the same step.
 
     The median, the spread (the interquartile range, scaled to a normal standard deviation) and
     ``depth`` come from the clean runs on the calibration seeds (``area`` in
     ``conf/envelopes/<env>.yaml``, ``scripts/calibrate_envelope.py``, :mod:`rl_lab.lab.envelope`):
     the depth at each step is a margin times the deepest any calibration run was there against the
-    others' median.
+    others' median. The reference may clip the metric first (``clip``: explained variance to
+    [-1, 1], so one rollout whose returns barely vary does not swamp the area) and start late
+    (its first step: before it the area of a few log points says little).
     The area integrates the whole curve, so a run that learns steadily, just less, drifts below
-    without a patience to wait out; a run far from random still shows. No reference, no verdict;
-    none either for a run whose env has another time limit (``time_limit``, the env's
-    ``max_episode_steps``) than the calibration runs': its returns are on another scale. Past the
-    reference's last step its last level holds.
+    without a patience to wait out; a run far from random still shows. No reference for this
+    metric and side, no verdict; none either for a run whose env has another time limit
+    (``time_limit``, the env's ``max_episode_steps``) than the calibration runs': its returns are
+    on another scale. Past the reference's last step its last level holds.
     """
 
     kind = LEARNING
+    SIDE, SIGN = "below", 1.0
 
     def __init__(
         self,
@@ -551,10 +554,11 @@ class BelowCleanArea(Detector):
         super().__init__(name)
         self.metric = metric
         found = load_envelope(reference, metric, section="area")
-        if found is None or found.get("time_limit") != time_limit:
+        if found is None or found.get("time_limit") != time_limit or found.get("side", "below") != self.SIDE:
             found = {"steps": [], "median": [], "spread": [], "depth": []}
         self.steps, self.median, self.spread = list(found["steps"]), list(found["median"]), list(found["spread"])
         self.depth = list(found["depth"])
+        self.clip = found.get("clip")
         self.area = AreaSoFar()
 
     def state_dict(self) -> dict[str, Any]:
@@ -565,16 +569,30 @@ class BelowCleanArea(Detector):
         super().load_state_dict({k: v for k, v in state.items() if k != "area"})
 
     def check(self, step, scalars):
-        area = self.area.push(step, scalars.get(self.metric))
+        value = scalars.get(self.metric)
+        if value is not None and self.clip is not None:
+            value = float(np.clip(value, *self.clip))
+        # the reference of an "above" side is calibrated on the negated metric: one rule for both
+        area = self.area.push(step, None if value is None else self.SIGN * value)
         if area is None or not self.steps or step < self.steps[0]:
             return None
         median = float(np.interp(step, self.steps, self.median))
         depth = float(np.interp(step, self.steps, self.depth))
         floor = median - depth * float(np.interp(step, self.steps, self.spread))
         if area < floor:
-            message = f"{self.metric}'s area so far {area:.3g}: more than {depth:.3g} clean spreads below"
-            return area, floor, f"{message} the clean median {median:.3g}"
+            message = f"{self.metric}'s area so far {self.SIGN * area:.3g}: more than {depth:.3g} clean spreads"
+            median_text = f"{self.SIDE} the clean median {self.SIGN * median:.3g}"
+            return self.SIGN * area, self.SIGN * floor, f"{message} {median_text}"
         return None
+
+
+class AboveCleanArea(BelowCleanArea):
+    """A metric's area so far more than a depth of clean spreads *above* the clean calibration runs'
+    median: :class:`BelowCleanArea` on the other side (its reference, ``side: above``, is calibrated
+    on the negated metric). For numbers a worse run has more of: the critic's errors, the policy's
+    entropy."""
+
+    SIDE, SIGN = "above", -1.0
 
 
 class NoLearning(Detector):

@@ -115,15 +115,39 @@ class AreaReference:
     depth: list[float]  # at each step: margin x the deepest any left-out calibration run was there, in spreads
     left_out_depths: list[float]  # per calibration run: its deepest below the others' median at any step
     time_limit: int | None = None  # the env's max_episode_steps in the calibration runs (None: the env's own)
+    side: str = "below"  # "above": calibrated on the negated metric (rl_lab.instruments.detectors.AboveCleanArea)
+    clip: list[float] | None = None  # the range the metric is clipped to before its area is taken
 
 
-def calibrate_area(series: list[Series], bucket: int, margin: float, time_limit: int | None = None) -> AreaReference:
-    """The reference kept at every ``bucket``-th shared log point; each one's depth covers the
-    deepest left-out run at any point of its bucket."""
+def side_series(points: list[dict], metric: str, side: str = "below", clip: list[float] | None = None) -> Series:
+    """The area so far that a detector of ``side`` judges: of the metric clipped to ``clip``, negated
+    for ``above``, at each log point (as :class:`~rl_lab.instruments.detectors.BelowCleanArea` reads it)."""
+    sign = -1.0 if side == "above" else 1.0
+    read = [
+        {"step": p["step"], metric: sign * (float(np.clip(p[metric], *clip)) if clip else p[metric])}
+        for p in points
+        if p.get(metric) is not None and math.isfinite(p[metric])
+    ]
+    return area_so_far(read, metric)
+
+
+def calibrate_area(
+    series: list[Series],
+    bucket: int,
+    margin: float,
+    time_limit: int | None = None,
+    start: int = 0,
+    side: str = "below",
+    clip: list[float] | None = None,
+) -> AreaReference:
+    """The reference kept at every ``bucket``-th shared log point from ``start`` on (no verdict
+    before it); each one's depth covers the deepest left-out run at any point of its bucket."""
     grid, median, spread = area_reference(series)
     depths = np.asarray(
         [depths_below(run, area_reference(series[:i] + series[i + 1 :])) for i, run in enumerate(series)]
     )
+    kept = grid >= start
+    grid, median, spread, depths = grid[kept], median[kept], spread[kept], depths[:, kept]
     deepest = np.maximum.reduceat(depths.max(axis=0), np.arange(0, len(grid), bucket))
     return AreaReference(
         [int(s) for s in grid[::bucket]],
@@ -132,4 +156,6 @@ def calibrate_area(series: list[Series], bucket: int, margin: float, time_limit:
         [round(float(v), 3) for v in margin * deepest],
         [round(float(d), 3) for d in depths.max(axis=1)],
         time_limit,
+        side,
+        None if clip is None else [float(c) for c in clip],
     )
