@@ -56,6 +56,13 @@ def noise_like(space: spaces.Box, n: int) -> np.ndarray:
     return noise.numpy().astype(space.dtype)
 
 
+def final_observations(info: dict[str, Any], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of a step's ``info["final_obs"]`` (an object array) and its mask ``_final_obs``, empty
+    where the step ended no episode, for a wrapper that ends episodes of its own."""
+    final_obs = np.array(info.get("final_obs", np.full(n, None)), dtype=object)
+    return final_obs, np.array(info.get("_final_obs", np.zeros(n, dtype=bool)))
+
+
 class _WrapEnv:
     """The ``wrap_env`` seam function of an env-side bug: wraps what the seam it replaces returns in
     ``fault(envs, dose)``, and saves and loads that wrapper's state (and an inner bug's)."""

@@ -21,7 +21,7 @@ every data-path check stays at 0.
 from __future__ import annotations
 
 import numpy as np
-from rl_lab.bugs._env_faults import EnvFault, inject_fault
+from rl_lab.bugs._env_faults import EnvFault, final_observations, inject_fault
 
 SEAM = "wrap_env"
 DOSE = 2
@@ -35,8 +35,7 @@ class FrameSkipTwice(EnvFault):
         obs, reward, terminated, truncated, info = self.env.step(actions)
         reward, terminated, truncated = reward.copy(), terminated.copy(), truncated.copy()
         info = dict(info)
-        final_obs = np.array(info.get("final_obs", np.full(self.num_envs, None)), dtype=object)
-        has_final = np.array(info.get("_final_obs", np.zeros(self.num_envs, dtype=bool)))
+        final_obs, has_final = final_observations(info, self.num_envs)
         ended = np.logical_or(terminated, truncated)
         for _ in range(int(self.dose) - 1):
             obs, inner_reward, inner_terminated, inner_truncated, inner_info = self.env.step(actions)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from rl_lab.bugs._env_faults import EnvFault, inject_fault
+from rl_lab.bugs._env_faults import EnvFault, final_observations, inject_fault
 
 SEAM = "wrap_env"
 DOSE = 200
@@ -43,8 +43,7 @@ class TimeLimitTwice(EnvFault):
         cut = self.elapsed.numpy() >= self.dose
         if cut.any():
             info = dict(info)
-            final_obs = np.array(info.get("final_obs", np.full(self.num_envs, None)), dtype=object)
-            has_final = np.array(info.get("_final_obs", np.zeros(self.num_envs, dtype=bool)))
+            final_obs, has_final = final_observations(info, self.num_envs)
             for i in np.flatnonzero(cut):
                 final_obs[i], has_final[i] = obs[i], True
             info["final_obs"], info["_final_obs"] = final_obs, has_final

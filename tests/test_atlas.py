@@ -219,12 +219,13 @@ def test_look_prints_two_runs_side_by_side_and_the_detectors_that_fired(ci_sweep
         str(bugged),
         f"other={clean}",
         "series=[policy/act_train_kl]",
-        "points=3",
+        "points=2",
         f"png={tmp_path / 'look.png'}",
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert "policy/act_train_kl [" in lines[0] and len([line for line in lines if line.strip()[:1].isdigit()]) == 3
+    # the CI tier logs at 1,000 and 2,000: both points, one row each
+    assert "policy/act_train_kl [" in lines[0] and len([line for line in lines if line.strip()[:1].isdigit()]) == 2
     assert re.search(r"act_train_consistency at [\d,]+ \(policy/act_train_gap\)", done.stdout), done.stdout
     assert (tmp_path / "look.png").stat().st_size > 1000
 
@@ -358,3 +359,11 @@ def test_diagnose_evidence_says_where_each_value_was_read():
     steps = np.array([1_000.0, 2_000.0, 3_000.0, 4_000.0])
     assert read_where("charts/return_last100", steps) == "at step 4,000"
     assert read_where("grads/global_norm", steps) == "(median over steps 3,000-4,000)"
+
+
+def test_look_shows_evenly_spaced_points_the_last_one_included():
+    from rl_lab.look import table
+
+    run = [{"step": s, "x": float(s)} for s in range(1_000, 11_000, 1_000)]  # ten log points
+    rows = table({"run": run}, ["x"], points=3)[1:]
+    assert [int(row.split()[0].replace(",", "")) for row in rows] == [1_000, 5_000, 10_000]

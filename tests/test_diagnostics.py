@@ -284,7 +284,10 @@ def test_nan_in_a_real_run_ends_it_diverged_with_readable_files(tmp_path, on_div
     assert read_metrics(tmp_path)[-1]["step"] == 31 * 40
 
 
-@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
+# slow: 100k steps each; the detectors' false alarms at full length on 70 clean seeds are measured
+# by scripts/false_alarms.py (results/detectors/false_alarms_cartpole_*.md)
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
 def test_clean_cartpole_fires_no_divergence_detector(tmp_path, seed):
     summary = train(settings_for("total_steps=100000", f"seed={seed}"), tmp_path)
     assert summary["status"] == "finished"
