@@ -16,6 +16,9 @@ Dose: the number of env steps per agent step, a whole number from 1 (no fault) u
 
 Symptoms: the agent decides half as often: a task that needs fine control (CartPole) learns worse;
 every data-path check stays at 0.
+Measured on Catch (``python scripts/env_faults.py env=catch steps=100000``, seed 200, 100k steps;
+clean calibration median 0.9, random play -0.62): final return 0.78 (dose 2) and 0.44 (dose 4), both
+flagged by ``critic_surprised`` (14,000; 12,000); no exact check fired.
 """
 
 from __future__ import annotations

@@ -13,6 +13,10 @@ Dose: the probability per env and step, in [0, 1] (default 0.2).
 
 Symptoms: the agent acts on a stale state a share of the time; a lower return where timing
 matters (CartPole). Every data-path check stays at 0.
+Measured on Catch (``python scripts/env_faults.py env=catch steps=100000``, seed 200, 100k steps;
+clean calibration median 0.9, random play -0.62): final return 0.92, 0.78, 0.76 and 0.5 at 0.05,
+0.1, 0.2 and 0.5; flagged at 0.2 and 0.5 (``critic_surprised``, 14,000 and 12,000); no exact check
+fired.
 """
 
 from __future__ import annotations

@@ -14,6 +14,10 @@ Dose: the probability per env and step, in [0, 1] (default 0.2).
 
 Symptoms: the agent acts on noise a share of the time and its critic cannot fit those steps:
 lower return, lower explained variance; every data-path check stays at 0.
+Measured on Catch (``python scripts/env_faults.py env=catch steps=100000``, seed 200, 100k steps;
+clean calibration median 0.9, random play -0.62): final return 0.66, 0.62, 0.62 and -0.2 at 0.05,
+0.1, 0.2 and 0.5, each flagged (``early_learning`` at 10,000; ``critic_surprised`` at 29,040 and
+12,000; ``critic_fits_worse`` at 13,040); no exact check fired.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ Dose: the outer limit in steps, a whole number (default 200, CartPole-v0's).
 
 Symptoms: the return is capped at the limit, below the env's solved return; the agent itself
 learns as it would (the ends are truncations, bootstrapped). Every data-path check stays at 0.
+Not measured yet: it applies to CartPole, whose dose series (``python scripts/env_faults.py
+env=cartpole``) waits for CartPole's 500k calibration runs.
 """
 
 from __future__ import annotations

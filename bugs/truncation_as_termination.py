@@ -15,6 +15,8 @@ Dose: the share of time-limit ends reported as terminations, in [0, 1] (default 
 Symptoms: only where episodes reach the time limit (CartPole at 500 once it has learned): the
 value of states near the limit is pulled to 0, the critic cannot tell them apart (the time is not
 in the observation), and the return wavers below 500. Every data-path check stays at 0.
+Not measured yet: it applies to CartPole, whose dose series (``python scripts/env_faults.py
+env=cartpole``) waits for CartPole's 500k calibration runs.
 """
 
 from __future__ import annotations
