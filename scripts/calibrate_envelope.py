@@ -39,9 +39,10 @@ from rl_lab.run.training import compose_settings
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = {"charts/return_last100": 0, "value/explained_variance": 10_000}  # metric -> smooth_steps
 AREA_METRIC = "charts/return_last100"
-# metric -> (side, clip): each candidate whose split-half check on the calibration seeds alone (15
-# seeds calibrate, the other 15 are judged, both ways; margin 2, from 10% of the budget) raised no
-# alarm on Catch; the critic's loss, its advantages' spread and the gradient norm raised 1 to 6 of 30
+# metric -> (side, clip): the candidates that raised no alarm in the split-half check on Catch's
+# calibration seeds alone (scripts/area_candidates.py, results/detectors/area_candidates_catch.md;
+# the return's area is learns_worse's already); the critic's loss, its advantages' spread and the
+# gradient norm raised 3, 3 and 6 of 30
 CRITIC_AREAS = {
     "value/explained_variance": ("below", (-1.0, 1.0)),
     "value/advantages_max": ("above", None),

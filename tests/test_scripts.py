@@ -16,6 +16,7 @@ from tests.test_train import REPO
         ("false_alarms.py", ["env=cartpole"], "results/detectors/false_alarms_cartpole_evaluation.md"),
         ("learns_worse.py", ["env=catch"], "results/detectors/learns_worse_catch.md"),
         ("env_faults.py", ["env=catch"], "results/detectors/env_faults_catch.md"),
+        ("area_candidates.py", ["env=catch"], "results/detectors/area_candidates_catch.md"),
         ("calibrate_envelope.py", ["env=catch"], "conf/envelopes/catch.yaml"),
         ("calibrate_detectors.py", [], "results/detectors/clean_cartpole_calibration.txt"),
         ("bug_signatures.py", [], "results/zoo/cartpole_signatures.md"),
