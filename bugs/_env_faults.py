@@ -18,6 +18,9 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector import VectorEnv, VectorWrapper
 
+# an env-side bug's EXACT_WHILE (bugs/__init__.py): no exact check can see it, at any dose
+ENV_SIDE_EXACT_WHILE = "always: the fault is the environment's, and the checks compare the agent with its env"
+
 
 class EnvFault(VectorWrapper):
     """A faulty wrapper: ``dose`` is the bug's; a subclass overrides ``step`` (and ``reset`` when it

@@ -24,13 +24,13 @@ flagged by ``critic_surprised`` (14,000; 12,000); no exact check fired.
 from __future__ import annotations
 
 import numpy as np
-from rl_lab.bugs._env_faults import EnvFault, final_observations, inject_fault
+from rl_lab.bugs._env_faults import ENV_SIDE_EXACT_WHILE, EnvFault, final_observations, inject_fault
 
 SEAM = "wrap_env"
 DOSE = 2
 DOSE_RANGE = (1, 8)
+EXACT_WHILE = ENV_SIDE_EXACT_WHILE
 SYMPTOM = "the agent acts every `dose` env steps: coarser control, lower return, every check at 0"
-EXACT_WHILE = "always: the fault is the environment's, and the checks compare the agent with its env"
 
 
 class FrameSkipTwice(EnvFault):

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from rl_lab.bugs._env_faults import ObservationFault, inject_fault, noise_like
+from rl_lab.bugs._env_faults import ENV_SIDE_EXACT_WHILE, ObservationFault, inject_fault, noise_like
 
 SEAM = "wrap_env"
 DOSE = 0.2
 DOSE_RANGE = (0.0, 1.0)
+EXACT_WHILE = ENV_SIDE_EXACT_WHILE
 SYMPTOM = "half of a share of observations is noise: a lower return at a high dose, every check at 0"
-EXACT_WHILE = "always: the fault is the environment's, and the checks compare the agent with its env"
 
 
 class ObservationPartlyNoise(ObservationFault):

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from rl_lab.bugs._env_faults import ObservationFault, inject_fault
+from rl_lab.bugs._env_faults import ENV_SIDE_EXACT_WHILE, ObservationFault, inject_fault
 
 SEAM = "wrap_env"
 DOSE = 0.2
 DOSE_RANGE = (0.0, 1.0)
+EXACT_WHILE = ENV_SIDE_EXACT_WHILE
 SYMPTOM = "a share of observations repeat the previous one: a lower return, every check at 0"
-EXACT_WHILE = "always: the fault is the environment's, and the checks compare the agent with its env"
 
 
 class ObservationRepeated(ObservationFault):

@@ -23,13 +23,13 @@ clean calibration median 0.9, random play -0.62): final return 0.66, 0.62, 0.62 
 from __future__ import annotations
 
 import numpy as np
-from rl_lab.bugs._env_faults import ObservationFault, inject_fault, noise_like
+from rl_lab.bugs._env_faults import ENV_SIDE_EXACT_WHILE, ObservationFault, inject_fault, noise_like
 
 SEAM = "wrap_env"
 DOSE = 0.2
 DOSE_RANGE = (0.0, 1.0)
+EXACT_WHILE = ENV_SIDE_EXACT_WHILE
 SYMPTOM = "a share of observations are noise: lower return and explained variance, every check at 0"
-EXACT_WHILE = "always: the fault is the environment's, and the checks compare the agent with its env"
 
 
 class ObservationReplacedByNoise(ObservationFault):

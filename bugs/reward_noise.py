@@ -20,13 +20,13 @@ clean calibration median 0.9, random play -0.62): final return 0.87, 0.90, 0.82 
 from __future__ import annotations
 
 import torch
-from rl_lab.bugs._env_faults import EnvFault, inject_fault
+from rl_lab.bugs._env_faults import ENV_SIDE_EXACT_WHILE, EnvFault, inject_fault
 
 SEAM = "wrap_env"
 DOSE = 0.5
 DOSE_RANGE = (0.0, 1.0)
+EXACT_WHILE = ENV_SIDE_EXACT_WHILE
 SYMPTOM = "N(0, 1) added to a share of rewards: slower learning, lower explained variance, every check at 0"
-EXACT_WHILE = "always: the fault is the environment's, and the checks compare the agent with its env"
 
 
 class RewardNoise(EnvFault):

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from rl_lab.bugs._env_faults import EnvFault, inject_fault
+from rl_lab.bugs._env_faults import ENV_SIDE_EXACT_WHILE, EnvFault, inject_fault
 
 SEAM = "wrap_env"
 DOSE = 0.25
 DOSE_RANGE = (0.0, 1.0)
+EXACT_WHILE = ENV_SIDE_EXACT_WHILE
 SYMPTOM = "the chosen action is replaced by the previous one at random: slower learning, every check at 0"
-EXACT_WHILE = "always: the fault is the environment's, and the checks compare the agent with its env"
 
 
 class StickyActions(EnvFault):

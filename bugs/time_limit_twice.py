@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from rl_lab.bugs._env_faults import EnvFault, final_observations, inject_fault
+from rl_lab.bugs._env_faults import ENV_SIDE_EXACT_WHILE, EnvFault, final_observations, inject_fault
 
 SEAM = "wrap_env"
 DOSE = 200
 DOSE_RANGE = (1, 1_000_000)
 ENVS = ("cartpole",)  # a partial reset of one sub-env: gymnasium's SyncVectorEnv's reset_mask
+EXACT_WHILE = ENV_SIDE_EXACT_WHILE
 SYMPTOM = "episodes cut at `dose` steps: the return is capped below the solved return, every check at 0"
-EXACT_WHILE = "always: the fault is the environment's, and the checks compare the agent with its env"
 
 
 class TimeLimitTwice(EnvFault):
