@@ -15,7 +15,10 @@ is ``area_margin`` x the deepest a calibration run was there below the others' m
 the run's own numbers that a faulty environment moves (``CRITIC_AREAS``: the critic's explained
 variance, clipped to [-1, 1], and its largest advantage; the policy's entropy) are referenced the
 same way on their side, from ``critic_start`` x the budget on, at every log point, with
-``critic_margin``. Writes
+``critic_margin``. ``critic_only=true`` refits those areas alone and keeps the written envelopes
+and the return's area (with their provenance): runs retrained on another day can differ late in
+training (another torch thread count reassociates sums), and what was measured with the written
+thresholds (``scripts/learns_worse.py``, ``scripts/false_alarms.py``) stays true of them. Writes
 ``conf/envelopes/<env>.yaml`` (read by ``rl_lab.instruments.detectors.BelowEnvelope`` and
 ``BelowCleanArea``) and prints each left-out stretch and depth. The false-alarm rate is measured
 on other seeds: ``scripts/false_alarms.py``; the power to flag runs that learn worse:
@@ -62,6 +65,7 @@ def main() -> None:
                 "area_margin": 1.5,
                 "critic_margin": 2.0,
                 "critic_start": 0.1,
+                "critic_only": False,
                 "out": None,
             }
         ),
@@ -78,6 +82,7 @@ def main() -> None:
     command = (
         f"python scripts/calibrate_envelope.py env={args.env} steps={steps} margin={args.margin} "
         f"area_margin={args.area_margin} critic_margin={args.critic_margin} critic_start={args.critic_start}"
+        + (" critic_only=true" if args.critic_only else "")
     )
     metrics = {}
     for metric, smooth in METRICS.items():
@@ -97,11 +102,19 @@ def main() -> None:
         series = [side_series(p, metric, side, clip) for p in points]
         start = int(args.critic_start * steps)
         areas[metric] = vars(calibrate_area(series, 1, args.critic_margin, time_limit, start, side, clip))
-    written = {
-        "provenance": f"{command}: clean runs on seeds {seeds} ({args.seeds}), {steps:,} steps each",
-        "metrics": metrics,
-        "area": areas,
-    }
+    provenance = f"{command}: clean runs on seeds {seeds} ({args.seeds}), {steps:,} steps each"
+    written = {"provenance": provenance, "metrics": metrics, "area": areas}
+    if args.critic_only:
+        kept = OmegaConf.to_container(OmegaConf.load(out))
+        kept_areas = {AREA_METRIC: kept["area"][AREA_METRIC]}
+        critic = {metric: areas[metric] for metric in CRITIC_AREAS}
+        written = {
+            "provenance": f"{kept['provenance']}; the critic's areas ({', '.join(CRITIC_AREAS)}): "
+            f"{provenance}",
+            "metrics": kept["metrics"],
+            "area": {**kept_areas, **critic},
+        }
+        metrics, areas = kept["metrics"], {**kept_areas, **critic}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(f"# Written by {command}; do not edit.\n" + OmegaConf.to_yaml(OmegaConf.create(written)))
     print(f"{trained} runs trained, {len(specs) - trained} reused under {root}")
@@ -113,7 +126,7 @@ def main() -> None:
         )
     for metric, reference in areas.items():
         print(
-            f"{metric} area so far ({reference['side']}): left-out depths beyond the others' median "
+            f"{metric} area so far ({reference.get('side', 'below')}): left-out depths beyond the others' median "
             f"{reference['left_out_depths']} spreads -> fires beyond {min(reference['depth']):g} to "
             f"{max(reference['depth']):g} spreads"
         )
