@@ -31,11 +31,13 @@ config (README, "Your own detector").
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -453,15 +455,21 @@ class CriticFit(_Windowed):
 def load_envelope(env: str | None, metric: str, section: str = "metrics") -> dict[str, Any] | None:
     """The clean reference of ``metric`` for ``env`` in ``section`` of ``conf/envelopes/<env>.yaml``
     (written by ``scripts/calibrate_envelope.py``: ``metrics``, the envelopes; ``area``, the
-    return's area so far), or None where none was calibrated."""
-    from omegaconf import OmegaConf
-
+    return's area so far), or None where none was calibrated. Shared, not copied: read only."""
     from rl_lab.run.config import CONFIG_DIR
 
     path = CONFIG_DIR / "envelopes" / f"{env}.yaml"
     if env is None or not path.exists():
         return None
-    return OmegaConf.to_container(OmegaConf.load(path)).get(section, {}).get(metric)
+    return _envelope_file(path, path.stat().st_mtime_ns).get(section, {}).get(metric)
+
+
+@functools.lru_cache(maxsize=8)
+def _envelope_file(path: Path, mtime_ns: int) -> dict[str, Any]:
+    """An envelope file, parsed once per version (several detectors read it; it is thousands of lines)."""
+    import yaml
+
+    return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 class BelowEnvelope(_Windowed):
