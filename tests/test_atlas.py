@@ -18,7 +18,7 @@ import pytest
 
 from rl_lab.lab.atlas import TierSettings, load_tier, multiruns
 from rl_lab.lab.signatures import significant, welch
-from rl_lab.lab.sweep import load_sweep
+from rl_lab.lab.sweep import load_sweep, rescore
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_CI = ROOT / "results" / "atlas" / "ci" / "golden.json"
@@ -79,6 +79,21 @@ def test_check_fails_on_a_false_alarm_and_on_a_missed_bug(ci_sweep, tmp_path):
     assert (
         done.returncode == 1 and "off_by_one_frames" in done.stdout and "REGRESSION: 1 bug(s) not caught" in done.stdout
     )
+
+
+def test_rescore_brings_a_run_recorded_by_an_older_panel_up_to_todays(ci_sweep, tmp_path):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(ci_sweep, sweep)
+    older = next(sweep.glob("bug=off_by_one_frames,*")) / "summary.json"
+    today = json.loads(older.read_text())
+    assert today["detectors"]  # what the live panel recorded
+    older.write_text(json.dumps({**today, "detectors": {"retired_detector": 40}}))  # as an older panel had it
+    changed = {run.name: rescore(run) for run in sorted(sweep.iterdir()) if (run / "summary.json").exists()}
+    assert changed.pop(older.parent.name) == sorted({"retired_detector", *today["detectors"]})
+    assert not any(changed.values())  # replay records exactly what the live panel did
+    rescored = json.loads(older.read_text())
+    assert rescored["detectors"] == today["detectors"] and "detectors replayed" in rescored["notes"][-1]
+    assert rescore(older.parent) == []  # nothing left to change
 
 
 def test_report_writes_markdown_plots_and_golden_signatures(ci_sweep, tmp_path):

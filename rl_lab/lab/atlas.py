@@ -7,7 +7,8 @@ needs (``rl_lab.bugs``; most need none), each group with a clean control in its 
 the same seeds and the further ``clean_seeds``; and the ``doses`` of the
 dose-response curves. Every job of every multirun is composed and range-checked before the
 first one starts. The sweeps' own guarantees hold: a failed job does not stop the others,
-and running the tier again skips finished jobs. The wall time of each part goes to
+and running the tier again skips finished jobs (their detector firings replayed through today's
+panel: :func:`rl_lab.lab.sweep.rescore`). The wall time of each part goes to
 ``benchmark.json`` in the sweep directory.
 """
 
@@ -27,7 +28,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rl_lab import bugs
 from rl_lab.lab.seeds import seed_set  # noqa: F401  (importing registers ${seeds:NAME} for the tier files)
-from rl_lab.lab.sweep import CLEAN
+from rl_lab.lab.sweep import CLEAN, rescore
 from rl_lab.run.config import CONFIG_DIR, ConfigError
 
 TIER_DIR = CONFIG_DIR / "atlas"
@@ -198,6 +199,10 @@ def run_tier(tier: DictConfig, out: Path, runs: list[tuple[str, list[str]]]) -> 
         walls[part] += time.perf_counter() - run_started
     walls["total"] = time.perf_counter() - started
     walls["trained"] = len({p.parent for p in out.glob("*/summary.json")} - finished_before)
+    # runs finished before may have been recorded by an older panel: read again through today's
+    rescored = [run for run in sorted(finished_before) if rescore(run)]
+    if rescored:
+        print(f"{len(rescored)} of {len(finished_before)} earlier runs: firings replayed with today's panel")
     return walls
 
 

@@ -208,3 +208,31 @@ def load_sweep(sweep_dir: Path) -> list[Job]:
     if not jobs:
         raise FileNotFoundError(f"no runs (directories with config.yaml and summary.json) in {sweep_dir}")
     return jobs
+
+
+def rescore(run_dir: Path) -> list[str]:
+    """Bring a finished run's recorded detector firings up to today's panel, without training: its
+    log points replayed through the detectors its own overrides compose today. A detector reads
+    nothing but the logged scalars (:func:`rl_lab.instruments.detectors.replay`), so this is what
+    the run would record if trained again; a run that a divergence detector of today's panel
+    would have stopped keeps its length. Returns the detectors whose first firing changed (the
+    summary notes them); nothing is written when none did."""
+    from rl_lab.instruments.detectors import replay
+    from rl_lab.run.runlog import write_json_atomic
+    from rl_lab.run.training import build_detectors, compose_settings
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    if summary["status"] not in ("finished", "diverged"):
+        return []  # a failed or interrupted run is trained again by the next sweep
+    settings = compose_settings([str(o) for o in OmegaConf.load(run_dir / "overrides.yaml")])
+    bank = build_detectors(settings.diagnostics)
+    firings: dict[str, int] = {}
+    for event in replay(read_metrics(run_dir), bank):
+        firings.setdefault(event.detector, event.step)
+    recorded = summary["detectors"]
+    changed = sorted(n for n in firings.keys() | recorded.keys() if firings.get(n) != recorded.get(n))
+    if changed:
+        summary["detectors"] = firings
+        summary["notes"] = [*summary["notes"], f"detectors replayed with a later panel: changed {', '.join(changed)}"]
+        write_json_atomic(run_dir / "summary.json", summary)
+    return changed
