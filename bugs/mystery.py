@@ -39,9 +39,9 @@ def pool(algorithm: str = "a2c") -> list[str]:
     """The possible answers: every built-in zoo bug of ``algorithm`` that needs no context and runs on
     every env, and no bug.
 
-    Built-in only, so that a number plants the same bug whatever ``RL_LAB_BUG_PATH`` adds. The agent's
-    bugs only: an env-side bug (seam ``wrap_env``) is not an answer yet, so that every number handed
-    out before they joined the zoo plants what it did."""
+    Built-in only, so that a number plants the same bug whatever ``RL_LAB_BUG_PATH`` adds. The
+    environment's own faults (seam ``wrap_env``) are answers too: a run that is wrong with every
+    data-path check at 0 is one to find."""
     from pathlib import Path
 
     from rl_lab import bugs
@@ -50,10 +50,7 @@ def pool(algorithm: str = "a2c") -> list[str]:
     plain = {
         n
         for n, m in builtin.items()
-        if not bugs.context_of(m)
-        and bugs.envs_of(m) is None
-        and algorithm in bugs.algorithms_of(m)
-        and bugs.seams_of(m) != ("wrap_env",)
+        if not bugs.context_of(m) and bugs.envs_of(m) is None and algorithm in bugs.algorithms_of(m)
     }
     return [CLEAN] + sorted(n for n in plain if getattr(builtin[n], "ZOO", True))
 
