@@ -109,8 +109,7 @@ def main() -> None:
         kept_areas = {AREA_METRIC: kept["area"][AREA_METRIC]}
         critic = {metric: areas[metric] for metric in CRITIC_AREAS}
         written = {
-            "provenance": f"{kept['provenance']}; the critic's areas ({', '.join(CRITIC_AREAS)}): "
-            f"{provenance}",
+            "provenance": f"{kept['provenance']}; the critic's areas ({', '.join(CRITIC_AREAS)}): {provenance}",
             "metrics": kept["metrics"],
             "area": {**kept_areas, **critic},
         }
