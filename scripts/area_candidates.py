@@ -17,40 +17,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 from omegaconf import OmegaConf
 
-from rl_lab.lab.envelope import AreaReference, calibrate_area, side_series
+from rl_lab.lab.envelope import AREA_CANDIDATES, side_series, split_half_alarms
 from rl_lab.lab.runs import RunSpec, result_path, run_script, train_missing, write_result
 from rl_lab.lab.seeds import seed_set
 from rl_lab.run.runlog import read_metrics
 from rl_lab.run.training import compose_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-# metric -> (side, clip): numbers an actor-critic logs that a corrupted env could move
-CANDIDATES = {
-    "charts/return_last100": ("below", None),
-    "value/explained_variance": ("below", (-1.0, 1.0)),
-    "value/advantages_std": ("above", None),
-    "value/advantages_max": ("above", None),
-    "losses/value": ("above", None),
-    "policy/entropy": ("above", None),
-    "grads/global_norm": ("above", None),
-}
-
-
-def fires(series: tuple[np.ndarray, np.ndarray], reference: AreaReference) -> int | None:
-    """The first step at which the detector would fire on ``series`` (an area so far), or None."""
-    for step, area in zip(*series, strict=True):
-        if step < reference.steps[0]:
-            continue
-        median = np.interp(step, reference.steps, reference.median)
-        floor = median - np.interp(step, reference.steps, reference.depth) * np.interp(
-            step, reference.steps, reference.spread
-        )
-        if area < floor:
-            return int(step)
-    return None
 
 
 def main() -> None:
@@ -64,26 +39,21 @@ def main() -> None:
     specs = [RunSpec((f"env={args.env}", f"seed={s}", f"total_steps={steps}"), root / f"seed{s}") for s in seeds]
     trained = train_missing(specs)
     points = [read_metrics(spec.run_dir) for spec in specs]
-    halves = (list(range(0, len(specs), 2)), list(range(1, len(specs), 2)))
     start = int(args.start * steps)
     command = f"python scripts/area_candidates.py env={args.env} steps={steps} margin={args.margin} start={args.start}"
     lines = [
         f"# Candidate areas for an environment at fault, on {args.env}'s calibration seeds",
         "",
         f"Command: `{command}` ({trained} runs trained by that call, {len(specs) - trained} reused). "
-        f"Calibration seeds {seeds} at {steps:,} steps, split by position into two halves of {len(halves[0])}; "
+        f"Calibration seeds {seeds} at {steps:,} steps, split by position into two halves of {len(specs) // 2}; "
         f"each half calibrates (margin {args.margin:g}, judged from step {start:,}, every log point) and the other "
         "is judged, both ways.",
         "",
         "| metric | side | clip | calibration runs it fired on, unseen | kept |",
         "|---|---|---|---|---|",
     ]
-    for metric, (side, clip) in CANDIDATES.items():
-        series = [side_series(p, metric, side, clip) for p in points]
-        alarms = 0
-        for fit, judged in (halves, halves[::-1]):
-            reference = calibrate_area([series[i] for i in fit], 1, args.margin, start=start, side=side, clip=clip)
-            alarms += sum(fires(series[i], reference) is not None for i in judged)
+    for metric, (side, clip) in AREA_CANDIDATES.items():
+        alarms = split_half_alarms([side_series(p, metric, side, clip) for p in points], args.margin, start, side, clip)
         kept = "yes" if alarms == 0 else "no"
         lines.append(f"| `{metric}` | {side} | {list(clip) if clip else '-'} | {alarms}/{len(specs)} | {kept} |")
     write_result(out, "\n".join(lines) + "\n")

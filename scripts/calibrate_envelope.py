@@ -12,10 +12,13 @@ patience is ``margin`` x the longest stretch a calibration run spends below the 
 others (:mod:`rl_lab.lab.envelope`). For the return's area so far, the reference is the runs'
 median and spread at each ``bucket``-th log point, and the depth below the median that fires there
 is ``area_margin`` x the deepest a calibration run was there below the others' median. The areas of
-the run's own numbers that a faulty environment moves (``CRITIC_AREAS``: the critic's explained
-variance, clipped to [-1, 1], and its largest advantage; the policy's entropy) are referenced the
-same way on their side, from ``critic_start`` x the budget on, at every log point, with
-``critic_margin``. ``critic_only=true`` refits those areas alone and keeps the written envelopes
+the run's own numbers that a faulty environment moves (``rl_lab.lab.envelope.AREA_CANDIDATES``:
+the critic's explained variance, clipped to [-1, 1], its fit and its advantages, the policy's
+entropy, the gradient's norm) are referenced the same way on their side, from ``critic_start`` x
+the budget on, at every log point, with ``critic_margin``; each env keeps those that raise no
+alarm in a split-half check on its calibration runs alone (``split_half_alarms``, printed by
+``scripts/area_candidates.py``), so a candidate that would fire on an unseen clean seed is left
+out before any other seed is read. ``critic_only=true`` refits those areas alone and keeps the written envelopes
 and the return's area (with their provenance): runs retrained on another day can differ late in
 training (another torch thread count reassociates sums), and what was measured with the written
 thresholds (``scripts/learns_worse.py``, ``scripts/false_alarms.py``) stays true of them. Writes
@@ -32,7 +35,15 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from rl_lab.lab.envelope import area_so_far, calibrate, calibrate_area, side_series, smoothed
+from rl_lab.lab.envelope import (
+    AREA_CANDIDATES,
+    area_so_far,
+    calibrate,
+    calibrate_area,
+    side_series,
+    smoothed,
+    split_half_alarms,
+)
 from rl_lab.lab.runs import RunSpec, result_path, run_script, train_missing
 from rl_lab.lab.seeds import seed_set
 from rl_lab.run.config import CONFIG_DIR
@@ -42,15 +53,6 @@ from rl_lab.run.training import compose_settings
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = {"charts/return_last100": 0, "value/explained_variance": 10_000}  # metric -> smooth_steps
 AREA_METRIC = "charts/return_last100"
-# metric -> (side, clip): the candidates that raised no alarm in the split-half check on Catch's
-# calibration seeds alone (scripts/area_candidates.py, results/detectors/area_candidates_catch.md;
-# the return's area is learns_worse's already); the critic's loss, its advantages' spread and the
-# gradient norm raised 3, 3 and 6 of 30
-CRITIC_AREAS = {
-    "value/explained_variance": ("below", (-1.0, 1.0)),
-    "value/advantages_max": ("above", None),
-    "policy/entropy": ("above", None),
-}
 
 
 def main() -> None:
@@ -98,22 +100,29 @@ def main() -> None:
     time_limit = settings.env.get("max_episode_steps")
     area = calibrate_area(area_series, args.bucket, args.area_margin, time_limit)
     areas = {AREA_METRIC: vars(area)}
-    for metric, (side, clip) in CRITIC_AREAS.items():
+    start = int(args.critic_start * steps)
+    rejected = {}
+    for metric, (side, clip) in AREA_CANDIDATES.items():
+        if metric == AREA_METRIC:
+            continue  # the return's area is learns_worse's, calibrated above
         series = [side_series(p, metric, side, clip) for p in points]
-        start = int(args.critic_start * steps)
-        areas[metric] = vars(calibrate_area(series, 1, args.critic_margin, time_limit, start, side, clip))
+        alarms = split_half_alarms(series, args.critic_margin, start, side, clip)
+        if alarms:
+            rejected[metric] = alarms
+        else:
+            areas[metric] = vars(calibrate_area(series, 1, args.critic_margin, time_limit, start, side, clip))
+    critic = [metric for metric in areas if metric != AREA_METRIC]
     provenance = f"{command}: clean runs on seeds {seeds} ({args.seeds}), {steps:,} steps each"
     written = {"provenance": provenance, "metrics": metrics, "area": areas}
     if args.critic_only:
         kept = OmegaConf.to_container(OmegaConf.load(out))
-        kept_areas = {AREA_METRIC: kept["area"][AREA_METRIC]}
-        critic = {metric: areas[metric] for metric in CRITIC_AREAS}
+        areas = {AREA_METRIC: kept["area"][AREA_METRIC], **{metric: areas[metric] for metric in critic}}
         written = {
-            "provenance": f"{kept['provenance']}; the critic's areas ({', '.join(CRITIC_AREAS)}): {provenance}",
+            "provenance": f"{kept['provenance'].split('; ')[0]}; own-number areas ({', '.join(critic)}): {provenance}",
             "metrics": kept["metrics"],
-            "area": {**kept_areas, **critic},
+            "area": areas,
         }
-        metrics, areas = kept["metrics"], {**kept_areas, **critic}
+        metrics = kept["metrics"]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(f"# Written by {command}; do not edit.\n" + OmegaConf.to_yaml(OmegaConf.create(written)))
     print(f"{trained} runs trained, {len(specs) - trained} reused under {root}")
@@ -129,6 +138,8 @@ def main() -> None:
             f"{reference['left_out_depths']} spreads -> fires beyond {min(reference['depth']):g} to "
             f"{max(reference['depth']):g} spreads"
         )
+    for metric, alarms in rejected.items():
+        print(f"{metric} area left out: split in halves, it fired on {alarms} unseen calibration run(s)")
     print(f"written: {out}")
 
 

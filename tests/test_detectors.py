@@ -455,3 +455,19 @@ def test_above_clean_area_judges_the_other_side_and_the_reference_clips_and_star
     # clipped to [0, 0.21]: a run far above the clip reads as 0.21, never below; one far below reads as 0
     assert first(BelowCleanArea("c", reference="toy"), np.full(len(steps), 50.0), "c") is None
     assert first(BelowCleanArea("c", reference="toy"), np.full(len(steps), -50.0), "c") is not None
+
+
+def test_split_half_alarms_keep_a_steady_candidate_and_leave_out_one_a_clean_seed_strays_on():
+    from rl_lab.lab.envelope import side_series, split_half_alarms
+
+    steps = np.arange(0, 101) * 1_000
+    rng = np.random.default_rng(2)
+
+    def points(runs):
+        return [[{"step": int(s), "e": float(v)} for s, v in zip(steps, run, strict=True)] for run in runs]
+
+    # each seed its own level, the levels spread evenly: either half spans the other's
+    steady = [level + rng.normal(0, 0.002, len(steps)) for level in np.linspace(0.18, 0.22, 20)]
+    assert split_half_alarms([side_series(p, "e", "above") for p in points(steady)], 2.0, 10_000, "above", None) == 0
+    strays = [*steady[:19], np.full(len(steps), 0.6)]  # one clean seed whose number runs far above the others'
+    assert split_half_alarms([side_series(p, "e", "above") for p in points(strays)], 2.0, 10_000, "above", None) >= 1

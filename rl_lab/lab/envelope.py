@@ -159,3 +159,44 @@ def calibrate_area(
         side,
         None if clip is None else [float(c) for c in clip],
     )
+
+
+# metric -> (side, clip): numbers an actor-critic logs that a corrupted environment could move,
+# each read on the side a faulty env pushes it to (explained variance clipped to [-1, 1], so one
+# rollout whose returns barely vary does not swamp the area)
+AREA_CANDIDATES: dict[str, tuple[str, tuple[float, float] | None]] = {
+    "charts/return_last100": ("below", None),
+    "value/explained_variance": ("below", (-1.0, 1.0)),
+    "value/advantages_std": ("above", None),
+    "value/advantages_max": ("above", None),
+    "losses/value": ("above", None),
+    "policy/entropy": ("above", None),
+    "grads/global_norm": ("above", None),
+}
+
+
+def first_below(series: Series, reference: AreaReference) -> int | None:
+    """The first step at which an area so far (``series``, on the reference's side) lies beyond
+    the reference's depth, as ``BelowCleanArea`` judges it; None if it never does."""
+    for step, area in zip(*series, strict=True):
+        if step < reference.steps[0]:
+            continue
+        median = np.interp(step, reference.steps, reference.median)
+        floor = median - np.interp(step, reference.steps, reference.depth) * np.interp(
+            step, reference.steps, reference.spread
+        )
+        if area < floor:
+            return int(step)
+    return None
+
+
+def split_half_alarms(series: list[Series], margin: float, start: int, side: str, clip) -> int:
+    """The clean runs an area would raise an alarm on unseen: the runs split by position into two
+    halves, each half calibrating (:func:`calibrate_area`, every log point) and the other judged,
+    both ways. A candidate that fires on a clean run it did not see would fire on fresh seeds."""
+    halves = (list(range(0, len(series), 2)), list(range(1, len(series), 2)))
+    alarms = 0
+    for fit, judged in (halves, halves[::-1]):
+        reference = calibrate_area([series[i] for i in fit], 1, margin, start=start, side=side, clip=clip)
+        alarms += sum(first_below(series[i], reference) is not None for i in judged)
+    return alarms
