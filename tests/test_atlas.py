@@ -382,3 +382,12 @@ def test_look_shows_evenly_spaced_points_the_last_one_included():
     run = [{"step": s, "x": float(s)} for s in range(1_000, 11_000, 1_000)]  # ten log points
     rows = table({"run": run}, ["x"], points=3)[1:]
     assert [int(row.split()[0].replace(",", "")) for row in rows] == [1_000, 5_000, 10_000]
+
+
+def test_report_says_which_exact_checks_fired_for_a_bug_no_check_watches():
+    from rl_lab.lab.report import _exact_fired
+
+    silent = [SimpleNamespace(summary={"detectors": {"learns_worse": 9000}}) for _ in range(3)]
+    assert _exact_fired(silent) == "no exact check fired in its runs"  # a learning detector is not an exact check
+    loud = [*silent, SimpleNamespace(summary={"detectors": {"record_consistency": 40}})]
+    assert _exact_fired(loud) == "exact checks that fired in its runs: record_consistency"

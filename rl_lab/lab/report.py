@@ -139,6 +139,13 @@ def _unfired(job: Job) -> str:
     return "never"
 
 
+def _exact_fired(jobs: list[Job]) -> str:
+    """Which exact checks (any seam's) fired in these runs: for a bug no check watches, the measured
+    fact that the data path stayed silent, or what fired instead."""
+    fired = sorted({name for j in jobs for name in j.summary["detectors"] if name in CHECK_SEAMS})
+    return f"exact checks that fired in its runs: {', '.join(fired)}" if fired else "no exact check fired in its runs"
+
+
 def own_seam_table(sweep: Sweep, env: str) -> list[str]:
     """Per bug at its default dose: the exact checks of its own seam (CHECK_SEAMS), the step each
     seed's first of them fired at, and whether that was the run's first log point; then the bugs
@@ -184,6 +191,7 @@ def own_seam_table(sweep: Sweep, env: str) -> list[str]:
                     if why
                     else "its module does not say why."
                 )
+                + ("" if checks else f" No exact check watches its seam; {_exact_fired(jobs)}.")
             )
     return rows + (
         [
