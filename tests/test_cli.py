@@ -136,7 +136,8 @@ def _checkout(tmp_path: Path) -> Path:
         if (REPO / name).is_file():
             (checkout / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, checkout / name)
-    git = ["git", "-c", "user.name=rl-lab", "-c", "user.email=rl-lab@localhost"]
+    # uncompressed: the tree holds 100 MB of committed results, and the copy lives for one test
+    git = ["git", "-c", "user.name=rl-lab", "-c", "user.email=rl-lab@localhost", "-c", "core.compression=0"]
     for step in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "checkout"]):
         subprocess.run([*git, *step], cwd=checkout, check=True, capture_output=True)
     return checkout
