@@ -11,8 +11,8 @@ that applies to the env, over a dose series, on the first ``evaluation_bugs`` se
 ``runs/env_faults/<env>_<steps>/``: the generic faults (noise in place of the observation, noise
 in half of it, the observation repeated, noise in the reward) and sticky actions at probabilities
 0.05, 0.1, 0.2 and 0.5, and the other env-side bugs at the doses listed in ``DOSES``. Finished
-runs are reused; every run is replayed through today's detectors
-(``rl_lab.instruments.detectors.replay``).
+runs are reused (``train=false`` reports the finished ones and lists the rest); every run is
+replayed through today's detectors (``rl_lab.instruments.detectors.replay``).
 
 Random play's return is measured here (``random_episodes`` episodes of uniform actions in the
 env as configured). Writes ``results/detectors/env_faults_<env>.md``: the clean runs any learning
@@ -79,13 +79,19 @@ def random_return(env_config: dict, episodes: int, seed: int = 0) -> float:
     return float(np.mean(returns[:episodes]))
 
 
+def finished(spec: RunSpec) -> bool:
+    """Whether a run has ended (finished or diverged), so its numbers are final."""
+    summary = spec.run_dir / "summary.json"
+    return summary.exists() and json.loads(summary.read_text())["status"] in ("finished", "diverged")
+
+
 @functools.cache  # read once: the report asks for some runs' return several times
 def final_return(spec: RunSpec) -> float:
     return json.loads((spec.run_dir / "summary.json").read_text())["final_return"]
 
 
 def main() -> None:
-    defaults = {"env": "cartpole", "steps": None, "random_episodes": 1000, "out": None}
+    defaults = {"env": "cartpole", "steps": None, "random_episodes": 1000, "train": True, "out": None}
     args = OmegaConf.merge(OmegaConf.create(defaults), OmegaConf.from_cli())
     out = result_path(ROOT / "results" / "detectors" / f"env_faults_{args.env}.md", args.out)
     settings = compose_settings([f"env={args.env}"])
@@ -102,6 +108,10 @@ def main() -> None:
         name: RunSpec((*base, *overrides, f"seed={seed}"), fault_root / name.replace(" ", "_") / f"seed{seed}")
         for name, overrides in series(args.env).items()
     }
+    pending = []
+    if not args.train:  # report the fault runs finished so far (a long series continues next session)
+        pending = [name for name, spec in faults.items() if not finished(spec)]
+        faults = {name: spec for name, spec in faults.items() if name not in pending}
     everything = [*clean["calibration"], *faults.values(), *clean["evaluation"], *clean["holdout"]]
     trained = train_missing(everything)
     bank = build_detectors(settings.diagnostics)
@@ -121,7 +131,7 @@ def main() -> None:
     goal = random + GOAL_IMPROVEMENT * (median - random)
     fresh = clean["evaluation"] + clean["holdout"]
     alarms = {spec.run_dir.name: hit for spec in fresh if (hit := first_of(events(spec), LEARNING))}
-    command = f"python scripts/env_faults.py env={args.env} steps={steps}"
+    command = f"python scripts/env_faults.py env={args.env} steps={steps}" + ("" if args.train else " train=false")
     lines = [
         f"# Env-side faults seen from the run's own numbers, on {args.env} at {steps:,} steps",
         "",
@@ -176,6 +186,12 @@ def main() -> None:
         f"**{rate_with_ci(seen, len(faults))}**; by an exact check: none is expected (the checks compare the "
         "agent with its env).",
     ]
+    if pending:
+        lines += [
+            "",
+            f"Not run yet ({len(pending)}; `python scripts/env_faults.py env={args.env} steps={steps}` trains them, "
+            f"reusing every finished run): {', '.join(pending)}.",
+        ]
     write_result(out, "\n".join(lines) + "\n")
 
 
