@@ -14,11 +14,14 @@ inner steps play on in its next episode unseen.
 
 Dose: the number of env steps per agent step, a whole number from 1 (no fault) up (default 2).
 
-Symptoms: the agent decides half as often: a task that needs fine control (CartPole) learns worse;
+Symptoms: the agent decides half as often, and learns worse where that costs control (Catch);
 every data-path check stays at 0.
 Measured on Catch (``python scripts/env_faults.py env=catch steps=100000``, seed 200, 100k steps;
 clean calibration median 0.9, random play -0.62): final return 0.78 (dose 2) and 0.44 (dose 4), both
 flagged by ``critic_surprised`` (14,000; 12,000); no exact check fired.
+On CartPole (``python scripts/env_faults.py env=cartpole``, seed 200, 500k steps; clean calibration
+median 500, random play 21.8): final return 473 (dose 2) and 499 (dose 4), no detector: CartPole
+at 500k learns through it.
 """
 
 from __future__ import annotations

@@ -16,6 +16,10 @@ Measured on Catch (``python scripts/env_faults.py env=catch steps=100000``, seed
 clean calibration median 0.9, random play -0.62): final return 0.96, 0.88, 0.54 and 0.78 at 0.05,
 0.1, 0.2 and 0.5; flagged at 0.05, 0.1 (``critic_surprised``, 10,000-11,040) and 0.5
 (``early_learning``, 10,000), not at 0.2; no exact check fired.
+On CartPole (``python scripts/env_faults.py env=cartpole``, seed 200, 500k steps; clean calibration
+median 500, random play 21.8): 91-110 at every dose; flagged by half the budget at 0.2
+(``learns_worse``, 150,000) and 0.5 (``no_learning``, 20,000) only, the milder doses by
+``return_envelope`` at 435,000-443,000.
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ data-path check stays at 0.
 Measured on Catch (``python scripts/env_faults.py env=catch steps=100000``, seed 200, 100k steps;
 clean calibration median 0.9, random play -0.62): final return 0.87, 0.90, 0.82 and 1.11 (noisy) at
 0.05, 0.1, 0.2 and 0.5, every one flagged by ``critic_surprised`` at 10,000; no exact check fired.
+On CartPole (``python scripts/env_faults.py env=cartpole``, seed 200, 500k steps; clean calibration
+median 500, random play 21.8): 467-500 at 0.05-0.5 (every reward is +1, the noise of mean 0),
+no detector.
 """
 
 from __future__ import annotations

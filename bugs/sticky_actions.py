@@ -18,6 +18,9 @@ every data-path check stays at 0 (the env returns what it did, consistently).
 Measured on Catch (``python scripts/env_faults.py env=catch steps=100000``, seed 200, 100k steps;
 clean calibration median 0.9, random play -0.62): final return 0.36, 0.16, 0.60 and 0.04 at 0.05,
 0.1, 0.2 and 0.5; only the 0.5 run was flagged (``early_learning`` at 10,000); no exact check fired.
+On CartPole (``python scripts/env_faults.py env=cartpole``, seed 200, 500k steps; clean calibration
+median 500, random play 21.8): 499-500 at 0.05-0.1, 475 at 0.2, no detector; 139 at 0.5,
+flagged by ``no_learning`` at 20,000.
 """
 
 from __future__ import annotations
