@@ -40,7 +40,7 @@ from rl_lab.lab.check import rate_with_ci, upper_bound
 from rl_lab.lab.runs import RunSpec, result_path, run_script, train_missing, write_result
 from rl_lab.lab.seeds import seed_set
 from rl_lab.run.runlog import read_metrics
-from rl_lab.run.training import build_detectors, compose_settings
+from rl_lab.run.training import FINAL_STATUSES, build_detectors, compose_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBABILITIES = (0.05, 0.1, 0.2, 0.5)
@@ -82,7 +82,7 @@ def random_return(env_config: dict, episodes: int, seed: int = 0) -> float:
 def finished(spec: RunSpec) -> bool:
     """Whether a run has ended (finished or diverged), so its numbers are final."""
     summary = spec.run_dir / "summary.json"
-    return summary.exists() and json.loads(summary.read_text())["status"] in ("finished", "diverged")
+    return summary.exists() and json.loads(summary.read_text())["status"] in FINAL_STATUSES
 
 
 @functools.cache  # read once: the report asks for some runs' return several times

@@ -219,10 +219,10 @@ def rescore(run_dir: Path) -> list[str]:
     summary notes them); nothing is written when none did."""
     from rl_lab.instruments.detectors import replay
     from rl_lab.run.runlog import write_json_atomic
-    from rl_lab.run.training import build_detectors, compose_settings
+    from rl_lab.run.training import FINAL_STATUSES, build_detectors, compose_settings
 
     summary = json.loads((run_dir / "summary.json").read_text())
-    if summary["status"] not in ("finished", "diverged"):
+    if summary["status"] not in FINAL_STATUSES:
         return []  # a failed or interrupted run is trained again by the next sweep
     settings = compose_settings([str(o) for o in OmegaConf.load(run_dir / "overrides.yaml")])
     bank = build_detectors(settings.diagnostics)
