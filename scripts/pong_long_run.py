@@ -29,6 +29,14 @@ Runs (``run=``), ``env=pong`` with the zoo's Atari hyperparameters and a 10M-ste
                        hyperparameters (``conf/agent/ppo_pong.yaml``, schedules annealed over 10M steps);
                        writes ``results/known_result/pong/ppo.{md,csv,png}`` as ``clean_seed1`` does,
                        beside the clean A2C seed 0 and the zoo's PPO figure (its agent in ``agent_ppo/``).
+``sb3_ppo``            ``runs/pong_sb3_ppo``: stable-baselines3's PPO with the same hyperparameters (rl-lab's
+                       config, handed over by ``rl_lab.agent.reference.sb3_ppo``) on SB3's own Atari stack
+                       (``make_atari_env`` + ``VecFrameStack``, as ``scripts/known_result.py``), seed 0, one
+                       torch thread; writes ``results/known_result/pong/sb3_ppo.{md,csv,png}``: its curve
+                       beside rl-lab's PPO (``run=ppo``) at matching steps, as far as both were run. SB3
+                       cannot resume a run exactly: a session continues its weights, Adam's state and its
+                       step count (so the schedules), but its envs restart and its random streams are
+                       reseeded (``seed`` + the session's number); rl-lab's runs resume exactly.
 ``off_by_one_frames``  ``runs/pong_off_by_one``, ``bug=off_by_one_frames``; writes
                        ``results/known_result/pong/off_by_one.{md,csv,png}``: its curve against the
                        clean run's, every detector's first firing, its divergence step, and the first
@@ -92,6 +100,7 @@ class LongRun:
     label: str = ""
     agent: str = ""
     algorithm: str = "A2C"  # the algorithm it trains: the published references drawn beside its curve
+    trainer: str = "rl-lab"  # who trains it: rl-lab (``rl_lab.train``) or stable-baselines3 (``sb3``)
 
 
 RUNS = {
@@ -125,6 +134,16 @@ RUNS = {
         agent="agent_ppo",
         algorithm="PPO",
     ),
+    "sb3_ppo": LongRun(
+        "runs/pong_sb3_ppo",
+        "sb3_ppo_state.tar.gz",
+        "sb3_ppo.md",
+        ("algo=ppo",),
+        title="stable-baselines3's PPO on Pong (seed 0), beside rl-lab's",
+        label="SB3's PPO, seed 0",
+        algorithm="PPO",
+        trainer="sb3",
+    ),
     "off_by_one_frames": LongRun(
         "runs/pong_off_by_one", "off_by_one_state.tar.gz", "off_by_one.md", ("bug=off_by_one_frames",)
     ),
@@ -145,7 +164,99 @@ def train_for(run: LongRun, run_dir: Path, minutes: float, device: str) -> None:
         process.wait()
 
 
-STATE_FILES = ("config.yaml", "overrides.yaml", "summary.json", "metrics.jsonl", "events.jsonl", "checkpoints/last.pt")
+SB3_SAVE_MINUTES = 5.0  # an SB3 session writes its checkpoint this often, between two updates
+SB3_EPISODES = "episodes.csv"  # an SB3 run's episodes: the step each ended at, its return
+
+
+def train_sb3_for(run: LongRun, run_dir: Path, minutes: float, device: str) -> None:
+    """One session of SB3's PPO: continue from ``checkpoints/last.pt`` (SB3's ``get_parameters``: the
+    policy and Adam's state, with the step count) or start; every ``SB3_SAVE_MINUTES`` and after
+    ``minutes``, between two updates, write the checkpoint, the episodes and ``summary.json``."""
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    from rl_lab.agent.reference import sb3_ppo
+
+    torch.set_num_threads(1)  # it runs beside other work, as run=ppo
+    hp = compose_settings(["env=pong", *run.overrides]).agent
+    path, episodes_path = checkpoint_path(run_dir), run_dir / SB3_EPISODES
+    resumed = path.exists()
+    before = (  # the run as the last session left it
+        json.loads((run_dir / "summary.json").read_text())
+        if resumed
+        else {"status": "running", "steps": 0, "total_steps": hp.n_timesteps, "wall_time_s": 0.0, "sessions": 0}
+    )
+    episodes = [(int(s), float(r)) for s, r in _read_rows(episodes_path)] if resumed else []
+    seed = run.seed + before["sessions"]
+    envs = VecFrameStack(make_atari_env("PongNoFrameskip-v4", n_envs=hp.n_envs, seed=seed), n_stack=4)
+    model = sb3_ppo(envs, hp, "CnnPolicy", seed)
+    if resumed:
+        saved = torch.load(path, weights_only=True)
+        model.set_parameters(saved["parameters"], exact_match=True, device=device)
+        model.num_timesteps = saved["num_timesteps"]
+    started, first_step = time.monotonic(), model.num_timesteps
+
+    def save() -> None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(exist_ok=True)
+        torch.save({"parameters": model.get_parameters(), "num_timesteps": model.num_timesteps}, path)
+        with open(episodes_path, "w", newline="") as f:
+            csv.writer(f).writerows(episodes)
+        returns = [r for _, r in episodes]
+        windows = [np.mean(returns[max(0, i - FINAL_RETURN_WINDOW + 1) : i + 1]) for i in range(len(returns))]
+        summary = {
+            **before,
+            "status": "finished" if model.num_timesteps >= before["total_steps"] else "interrupted",
+            "steps": model.num_timesteps,
+            "wall_time_s": before["wall_time_s"] + time.monotonic() - started,
+            "sessions": before["sessions"] + 1,
+            "final_return": float(windows[-1]) if windows else None,
+            "best_return": float(max(windows)) if windows else None,
+        }
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+    class Session(BaseCallback):
+        """Records the episodes; between two updates, saves when due and stops after ``minutes``."""
+
+        stop, next_save = False, started + SB3_SAVE_MINUTES * 60
+
+        def _on_rollout_start(self) -> None:
+            now = time.monotonic()
+            if self.num_timesteps > first_step and (now >= self.next_save or now >= started + minutes * 60):
+                save()
+                self.next_save, self.stop = now + SB3_SAVE_MINUTES * 60, now >= started + minutes * 60
+
+        def _on_step(self) -> bool:
+            if self.stop:  # the first step after the save: nothing of it is kept
+                return False
+            episodes.extend(
+                (self.num_timesteps, float(info["episode"]["r"])) for info in self.locals["infos"] if "episode" in info
+            )
+            return True
+
+    session = Session()
+    model.learn(before["total_steps"] - model.num_timesteps, callback=session, reset_num_timesteps=False)
+    if not session.stop:  # it reached its budget
+        save()
+    envs.close()
+
+
+def _read_rows(path: Path) -> list[list[str]]:
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+# what a run's state holds: rl-lab's run directory, and SB3's episodes (rl-lab's are in its checkpoint)
+STATE_FILES = (
+    "config.yaml",
+    "overrides.yaml",
+    "summary.json",
+    "metrics.jsonl",
+    "events.jsonl",
+    "checkpoints/last.pt",
+    SB3_EPISODES,
+)
 
 
 def pack(run_dir: Path, state: Path) -> None:
@@ -173,6 +284,14 @@ def is_finished(run_dir: Path, state: Path) -> bool:
 def unpack(state: Path, run_dir: Path) -> None:
     with tarfile.open(state) as tar:
         tar.extractall(run_dir, filter="data")
+
+
+def unpacked(run: LongRun) -> Path:
+    """Another run's directory, unpacked from its committed state if it holds no checkpoint."""
+    run_dir = ROOT / run.run_dir
+    if not checkpoint_path(run_dir).exists():
+        unpack(OUT / run.state, run_dir)
+    return run_dir
 
 
 def curve(run_dir: Path) -> list[tuple[int, float]]:
@@ -295,7 +414,73 @@ def _reference_lines(algorithm: str) -> list[str]:
         return []
     return [
         f"rl-baselines3-zoo's ppo scores {ZOO_PPO[1]} +- {ZOO_PPO[2]} after 10M steps (stochastic evaluation). "
-        "SB3's PPO has not been run on Pong here, so no curve of it stands beside this one."
+        "SB3's PPO, with the same hyperparameters on SB3's own Atari stack, runs beside it: "
+        "`python scripts/pong_long_run.py run=sb3_ppo minutes=...` (`sb3_ppo.md`: the two curves at matching steps)."
+    ]
+
+
+MATCHING_EVERY = 50_000  # agent steps between the rows of the matching-steps table
+
+
+def report_sb3_beside_ppo(run: LongRun, run_dir: Path, ppo_dir: Path) -> list[str]:
+    """SB3's PPO curve beside rl-lab's at matching steps, and the last 100 episodes of each at the
+    last step both reached (Welch's t-test, its 95% interval of the difference of means)."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    episodes = [(int(s), float(r)) for s, r in _read_rows(run_dir / SB3_EPISODES)]
+    returns = np.array([r for _, r in episodes])
+    theirs = [
+        (s, float(returns[max(0, i - FINAL_RETURN_WINDOW + 1) : i + 1].mean())) for i, (s, _) in enumerate(episodes)
+    ]
+    ours = curve(ppo_dir)
+    _plot({"rl-lab's PPO, seed 0": ours, run.label: theirs}, OUT / "sb3_ppo.png", "rl-lab's PPO and SB3's", "PPO")
+    write_curve_csv(OUT / "sb3_ppo.csv", {"rl_lab_ppo": ours, "sb3_ppo": theirs})
+    both = min(ours[-1][0], summary["steps"]) if ours else 0
+
+    def at(points: list[tuple[int, float]], step: int) -> float:
+        return next((r for s, r in reversed(points) if s <= step), float("nan"))
+
+    rows = [
+        f"| {step:,} | {at(ours, step):.2f} | {at(theirs, step):.2f} |"
+        for step in range(MATCHING_EVERY, both + 1, MATCHING_EVERY)
+    ]
+    ours_windows = episode_windows(ppo_dir)
+    last_ours = max((s for s in ours_windows if s <= both), default=None)
+    theirs_last = returns[[s <= both for s, _ in episodes]][-FINAL_RETURN_WINDOW:] if len(returns) else returns
+    if last_ours is None or len(theirs_last) < 2:
+        test = "Too few episodes yet for a comparison of the last 100."
+    else:
+        result = stats.ttest_ind(ours_windows[last_ours], theirs_last, equal_var=False)
+        interval = result.confidence_interval(0.95)
+        test = (
+            f"The last {FINAL_RETURN_WINDOW} episodes by {both:,} steps (rl-lab's at its log point {last_ours:,}): "
+            f"rl-lab {ours_windows[last_ours].mean():.2f}, SB3 {theirs_last.mean():.2f}; difference "
+            f"{ours_windows[last_ours].mean() - theirs_last.mean():+.2f} [95% CI {interval.low:+.2f}, "
+            f"{interval.high:+.2f}] (Welch's t-test, p = {result.pvalue:.2f})."
+        )
+    return [
+        f"# {run.title}",
+        "",
+        f"Command: `python scripts/pong_long_run.py run=sb3_ppo minutes=...` (resumable; run directory "
+        f"`{run.run_dir}`); rl-lab's side: `run=ppo` (`ppo.md`).",
+        "",
+        "Both sides: the zoo's Atari PPO hyperparameters as rl-lab's config holds them "
+        "(`conf/agent/ppo_pong.yaml`, schedules annealed over 10M steps), seed 0, one torch thread. rl-lab steps "
+        "ale-py's vector env; SB3 its own stack (`make_atari_env` + `VecFrameStack`), whose episodes are whole "
+        "games (its `Monitor` is inside the life-loss wrapper), as rl-lab's are. SB3's sessions continue its "
+        "weights, Adam's state and the step count, but restart its envs and reseed it (seed + session).",
+        "",
+        horizon_line(summary) + f" Sessions: {summary['sessions']}.",
+        "",
+        f"Mean return of the last 100 episodes at matching steps, as far as both were run ({both:,} steps):",
+        "",
+        "| agent steps | rl-lab's PPO | SB3's PPO |",
+        "|---|---|---|",
+        *(rows or ["| (none yet) | | |"]),
+        "",
+        test,
+        f"rl-baselines3-zoo's ppo scores {ZOO_PPO[1]} +- {ZOO_PPO[2]} after 10M steps (stochastic evaluation).",
+        "",
+        "Curve: `sb3_ppo.csv`, `sb3_ppo.png` (both PPO curves; the references drawn as points).",
     ]
 
 
@@ -409,6 +594,9 @@ def _plot(
     plt.close(fig)
 
 
+TRAINERS = {"rl-lab": train_for, "sb3": train_sb3_for}
+
+
 def main() -> None:
     args = OmegaConf.merge(
         OmegaConf.create({"run": "clean", "minutes": 60.0, "device": "cpu", "episodes": 64}), OmegaConf.from_cli()
@@ -428,7 +616,7 @@ def main() -> None:
         unpack(state, run_dir)
         print(f"unpacked {state} into {run_dir}")
     if args.minutes > 0:
-        train_for(run, run_dir, args.minutes, args.device)
+        TRAINERS[run.trainer](run, run_dir, args.minutes, args.device)
     if not checkpoint_path(run_dir).exists():
         raise ConfigError(f"{run.run_dir} holds no checkpoint: run with minutes > 0 first")
     if not state.exists() or state.stat().st_mtime < checkpoint_path(run_dir).stat().st_mtime:
@@ -436,10 +624,10 @@ def main() -> None:
         print(f"run state: {state} ({state.stat().st_size / 2**20:.1f} MB)")
     if args.run == "clean":
         lines = report_clean(run_dir, args.episodes, args.device)
+    elif run.trainer == "sb3":
+        lines = report_sb3_beside_ppo(run, run_dir, unpacked(RUNS["ppo"]))
     else:
-        clean_dir = ROOT / RUNS["clean"].run_dir
-        if not checkpoint_path(clean_dir).exists():
-            unpack(OUT / RUNS["clean"].state, clean_dir)
+        clean_dir = unpacked(RUNS["clean"])
         if args.run == "off_by_one_frames":
             lines = report_off_by_one(run_dir, clean_dir)
         else:

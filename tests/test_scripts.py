@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import runpy
 import sys
 
 import pytest
+import torch
 
 from tests.test_train import REPO
 
@@ -48,7 +50,7 @@ def test_a_script_refuses_to_overwrite_a_committed_result_before_any_work(script
         (["run=clean", "minutes=30"], "run=clean would train nothing (finished)"),
         (["run=clean_seed1", "minutes=30"], "run=clean_seed1 would train nothing (finished)"),
         (["run=off_by_one_frames", "minutes=0"], "run=off_by_one_frames would train nothing (minutes=0"),
-        (["run=nope"], "run='nope' is invalid: valid choices are clean, clean_seed1, fast, ppo, off_by_one_frames"),
+        (["run=nope"], "run='nope' is invalid: valid choices are clean, clean_seed1, fast, ppo, sb3_ppo, off_by_one_frames"),
     ],
 )
 def test_the_long_pong_runs_never_rewrite_committed_results_without_training(args, error, monkeypatch, capsys):
@@ -110,3 +112,27 @@ def test_profile_loop_times_every_part_and_option_and_compares_their_weights(mon
     assert "eager     largest |weight - eager's| 0\n" in out  # the reference against itself
     for option in ("compiled", "bf16", "threads1"):
         assert f"update         {option}" in out and f"acting passes  {option}" in out
+
+
+@pytest.mark.slow
+def test_an_sb3_long_run_session_continues_the_weights_adam_and_the_schedules(tmp_path):
+    script = runpy.run_path(str(REPO / "scripts" / "pong_long_run.py"))  # its functions, main not run
+    # rollouts of 128 steps: each zero-minute session is one rollout and one update, then stops
+    run = script["LongRun"](
+        "unused", "unused", "unused", ("algo=ppo", "agent.n_steps=16", "agent.batch_size=64"), trainer="sb3"
+    )
+    saved = []
+    for session in (1, 2):
+        script["train_sb3_for"](run, tmp_path, 0.0, "cpu")
+        summary = json.loads((tmp_path / "summary.json").read_text())
+        assert (summary["status"], summary["steps"], summary["sessions"]) == ("interrupted", 128 * session, session)
+        saved.append(torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True))
+    assert saved[1]["num_timesteps"] == 256
+    # the second session trained the first one's weights on: Adam's step count went on from 8 (one
+    # update: 4 epochs of 2 minibatches), and its learning rate is the schedule's at 256 of 10M steps
+    adam = [s["parameters"]["policy.optimizer"] for s in saved]
+    assert [a["state"][0]["step"].item() for a in adam] == [8, 16]
+    assert adam[1]["param_groups"][0]["lr"] == pytest.approx(2.5e-4 * (1 - 256 / 10_000_000), rel=1e-12)
+    assert not torch.equal(
+        saved[0]["parameters"]["policy"]["action_net.weight"], saved[1]["parameters"]["policy"]["action_net.weight"]
+    )
