@@ -3,9 +3,12 @@
     python scripts/calibrate_envelope.py env=cartpole && python scripts/calibrate_envelope.py env=catch steps=100000
     python scripts/calibrate_env_checks.py runs/clean/cartpole_500000/seed1?? runs/clean/catch_100000/seed1??
     python scripts/calibrate_env_checks.py runs/pong_long          # the long clean Pong run
+    python scripts/calibrate_env_checks.py runs/clean/ppo_cartpole_100000/seed1??  # PPO (calibrate_envelope.py trains)
 
-Takes sweep directories or run directories. For every clean run, per environment, prints what
-the env-scaled detectors judge, against the configured levels: the return at
+Takes sweep directories or run directories. For every clean run, per algorithm and environment,
+prints what the env-scaled detectors judge, against the levels the panel reads for them (A2C's in
+``conf/env/<env>.yaml``, PPO's in its ``ppo:`` block, through ``conf/algo_diagnostics/ppo.yaml``):
+the return at
 ``early_learning_check.by_step`` and ``learning_check.by_step`` (``NoLearning``) and the step it
 first reached ``min_return``; the
 median explained variance over the ``critic_fit`` window from ``critic_fit_after``
@@ -26,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from rl_lab.instruments.detectors import replay
+from rl_lab.lab.runs import algo_overrides, clean_name
 from rl_lab.lab.sweep import CLEAN, Job, load_sweep, read_job
 from rl_lab.run.runlog import read_metrics
 from rl_lab.run.training import build_detectors, compose_settings
@@ -55,23 +59,24 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     jobs = clean_runs(argv)
-    for env in sorted({j.env for j in jobs}):
-        settings = compose_settings([f"env={env}"])
+    for algo, env in sorted({(j.algorithm, j.env) for j in jobs}):
+        settings = compose_settings([*algo_overrides(algo), f"env={env}"])
         checks, detectors = settings.env, settings.diagnostics.detectors
-        runs = sorted((j for j in jobs if j.env == env), key=lambda j: j.seed)
-        print(f"{env}: {len(runs)} clean run(s), seeds {', '.join(str(j.seed) for j in runs)}")
+        runs = sorted((j for j in jobs if (j.algorithm, j.env) == (algo, env)), key=lambda j: j.seed)
+        seeds = ", ".join(str(j.seed) for j in runs)
+        print(f"{clean_name(algo, env)}: {len(runs)} clean run(s), seeds {seeds}")
         returns = [j.series("charts/return_last100") for j in runs]
         for key, detector in LEARNING_CHECKS.items():
-            check = checks.get(key) or {}
-            if check.get("by_step") is None:
+            by, level = detectors[detector]["by_step"], detectors[detector]["min_return"]
+            if by is None:
                 continue
-            by, level = check["by_step"], check["min_return"]
             at = [float(v[s <= by][-1]) for s, v in returns if (s <= by).any()]
             reached = [int(s[v >= level][0]) if (v >= level).any() else None for s, v in returns]
             spread = f"{min(at):.3g} to {max(at):.3g} (median {statistics.median(at):.3g})"
             print(f"  {key}: return at step {by:,}: {spread}")
             print(f"  first at or above {level:g} at steps {reached}; {detector} fires below {level:g} at {by:,}")
-        after, fit = checks.get("critic_fit_after"), detectors["critic_fit"]
+        fit = detectors["critic_fit"]
+        after = fit["after"]
         if after is not None:
             medians = []
             for job in runs:

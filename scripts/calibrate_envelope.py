@@ -3,6 +3,7 @@ calibration seeds (``conf/seeds.yaml``), for the ``BelowEnvelope`` detectors.
 
     python scripts/calibrate_envelope.py env=cartpole            # 30 seeds x 500k steps, ~15 min on 2 cores
     python scripts/calibrate_envelope.py env=catch steps=100000  # ~5 min
+    python scripts/calibrate_envelope.py algo=ppo env=cartpole   # PPO's own: 30 seeds x 100k (its budget)
 
 Trains the clean agent on the ``calibration`` seed set at ``steps`` (default: the env's budget;
 finished runs under ``runs/clean/<env>_<steps>/`` are reused). For the return and the explained
@@ -23,9 +24,10 @@ and the return's area (with their provenance): runs retrained on another day can
 training (another torch thread count reassociates sums), and what was measured with the written
 thresholds (``scripts/learns_worse.py``, ``scripts/false_alarms.py``) stays true of them. Writes
 ``conf/envelopes/<env>.yaml`` (read by ``rl_lab.instruments.detectors.BelowEnvelope`` and
-``BelowCleanArea``) and prints each left-out stretch and depth. The false-alarm rate is measured
-on other seeds: ``scripts/false_alarms.py``; the power to flag runs that learn worse:
-``scripts/learns_worse.py``.
+``BelowCleanArea``; ``conf/envelopes/ppo_<env>.yaml`` with ``algo=ppo``, from PPO's own clean runs,
+read through ``conf/algo_diagnostics/ppo.yaml``) and prints each left-out stretch and depth. The
+false-alarm rate is measured on other seeds: ``scripts/false_alarms.py``; the power to flag runs
+that learn worse: ``scripts/learns_worse.py``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from rl_lab.lab.envelope import (
     smoothed,
     split_half_alarms,
 )
-from rl_lab.lab.runs import RunSpec, result_path, run_script, train_missing
+from rl_lab.lab.runs import algo_overrides, clean_name, clean_specs, result_path, run_script, train_missing
 from rl_lab.lab.seeds import seed_set
 from rl_lab.run.config import CONFIG_DIR
 from rl_lab.run.runlog import read_metrics
@@ -59,6 +61,7 @@ def main() -> None:
     args = OmegaConf.merge(
         OmegaConf.create(
             {
+                "algo": "a2c",
                 "env": "cartpole",
                 "steps": None,
                 "seeds": "calibration",
@@ -73,16 +76,17 @@ def main() -> None:
         ),
         OmegaConf.from_cli(),
     )
-    out = result_path(CONFIG_DIR / "envelopes" / f"{args.env}.yaml", args.out)
-    settings = compose_settings([f"env={args.env}"])
+    algo = algo_overrides(args.algo)
+    settings = compose_settings([*algo, f"env={args.env}"])
+    out = result_path(CONFIG_DIR / "envelopes" / f"{clean_name(args.algo, args.env)}.yaml", args.out)
     steps = args.steps or settings.total_steps
     seeds = seed_set(args.seeds)
-    root = ROOT / "runs" / "clean" / f"{args.env}_{steps}"
-    specs = [RunSpec((f"env={args.env}", f"seed={s}", f"total_steps={steps}"), root / f"seed{s}") for s in seeds]
+    specs = clean_specs(ROOT / "runs", args.algo, args.env, steps, seeds)
     trained = train_missing(specs)
     points = [read_metrics(spec.run_dir) for spec in specs]
     command = (
-        f"python scripts/calibrate_envelope.py env={args.env} steps={steps} margin={args.margin} "
+        f"python scripts/calibrate_envelope.py {''.join(a + ' ' for a in algo)}env={args.env} steps={steps} "
+        f"margin={args.margin} "
         f"area_margin={args.area_margin} critic_margin={args.critic_margin} critic_start={args.critic_start}"
         + (" critic_only=true" if args.critic_only else "")
     )
@@ -125,7 +129,7 @@ def main() -> None:
         metrics = kept["metrics"]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(f"# Written by {command}; do not edit.\n" + OmegaConf.to_yaml(OmegaConf.create(written)))
-    print(f"{trained} runs trained, {len(specs) - trained} reused under {root}")
+    print(f"{trained} runs trained, {len(specs) - trained} reused under {specs[0].run_dir.parent}")
     for metric, data in metrics.items():
         print(
             f"{metric}: {len(data['steps'])} points, low from {data['low'][0]:.3g} to {data['low'][-1]:.3g}; "

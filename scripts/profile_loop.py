@@ -2,8 +2,9 @@
 
     python scripts/profile_loop.py                       # Pong's agent, ~3 min on 2 cores
     python scripts/profile_loop.py iterations=20 repeats=3
+    python scripts/profile_loop.py algo=ppo iterations=3 repeats=3   # PPO's (an update is 16 minibatch steps), ~6 min
 
-One process, the clean agent (``bug=none``) on one collected rollout:
+One process, the clean agent (``bug=none``, ``algo``: ``a2c`` or ``ppo``) on one collected rollout:
 
 1. the iteration split into its parts (environment steps, the acting passes, the update), each
    timed over ``iterations`` iterations and repeated;
@@ -33,17 +34,17 @@ import torch
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from rl_lab.agent.a2c import A2C
-from rl_lab.agent.rollout import Rollout
+from rl_lab.agent.rollout import ActorCriticAgent, Rollout
 from rl_lab.envs import make_envs
 from rl_lab.lab.benchmark import paired_ratio
-from rl_lab.lab.runs import run_script
+from rl_lab.lab.runs import algo_overrides, run_script
 from rl_lab.run.config import ConfigError
 from rl_lab.run.training import build_agent, compose_settings
 
 
 @dataclass
 class Options:
+    algo: str = "a2c"
     env: str = "pong"
     iterations: int = 30  # timed calls per measurement
     repeats: int = 5
@@ -60,7 +61,7 @@ def _ms_per_call(function: Callable[[], object], calls: int) -> float:
 
 
 @contextmanager
-def _option(agent: A2C, name: str, compiled: torch.nn.Module) -> Iterator[None]:
+def _option(agent: ActorCriticAgent, name: str, compiled: torch.nn.Module) -> Iterator[None]:
     """The update under one compute option; the agent as it was afterwards."""
     model, threads = agent.model, torch.get_num_threads()
     context = torch.autocast("cpu", dtype=torch.bfloat16) if name == "bf16" else nullcontext()
@@ -82,11 +83,11 @@ def main(argv: list[str]) -> None:
     except (OmegaConfBaseException, ValueError) as error:  # an unknown key, a wrong type, no '='
         first_line = str(error).splitlines()[0]
         raise ConfigError(f"{first_line}; valid options: {', '.join(f.name for f in fields(Options))}") from None
+    settings = compose_settings([*algo_overrides(args.algo), f"env={args.env}", f"seed={args.seed}"])
     print(f"command: python scripts/profile_loop.py {' '.join(argv)}".rstrip())
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, mkldnn {torch.backends.mkldnn.is_available()}"
     )
-    settings = compose_settings([f"env={args.env}", f"seed={args.seed}"])
     envs = make_envs(settings.env, settings.agent.n_envs)
     agent = build_agent(settings, envs, args.seed)
     hp = settings.agent

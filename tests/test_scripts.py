@@ -50,7 +50,10 @@ def test_a_script_refuses_to_overwrite_a_committed_result_before_any_work(script
         (["run=clean", "minutes=30"], "run=clean would train nothing (finished)"),
         (["run=clean_seed1", "minutes=30"], "run=clean_seed1 would train nothing (finished)"),
         (["run=off_by_one_frames", "minutes=0"], "run=off_by_one_frames would train nothing (minutes=0"),
-        (["run=nope"], "run='nope' is invalid: valid choices are clean, clean_seed1, fast, ppo, sb3_ppo, off_by_one_frames"),
+        (
+            ["run=nope"],
+            "run='nope' is invalid: valid choices are clean, clean_seed1, fast, ppo, sb3_ppo, off_by_one_frames",
+        ),
     ],
 )
 def test_the_long_pong_runs_never_rewrite_committed_results_without_training(args, error, monkeypatch, capsys):
@@ -63,7 +66,7 @@ def test_the_long_pong_runs_never_rewrite_committed_results_without_training(arg
     assert line.startswith(f"config error: {error}"), line
 
 
-PROFILE_OPTIONS = "valid options: env, iterations, repeats, seed, top"
+PROFILE_OPTIONS = "valid options: algo, env, iterations, repeats, seed, top"
 BENCH_OPTIONS = "valid options: steps, repeats, precision, max_repeats, ratio, contestants, only"
 
 

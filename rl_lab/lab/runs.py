@@ -56,6 +56,29 @@ def _train(spec: RunSpec) -> str:
     )
 
 
+DEFAULT_ALGO = "a2c"  # conf/config.yaml's algo
+
+
+def algo_overrides(algo: str) -> tuple[str, ...]:
+    """The override that picks ``algo``: none for the default, so A2C's commands and run directories
+    stay what they were before a second algorithm came."""
+    return () if algo == DEFAULT_ALGO else (f"algo={algo}",)
+
+
+def clean_name(algo: str, env: str) -> str:
+    """What ``algo``'s clean calibration on ``env`` is named (``runs/clean/<name>_<steps>/``,
+    ``conf/envelopes/<name>.yaml``, the results): the env alone for A2C, whose came first; else
+    ``<algo>_<env>``."""
+    return env if algo == DEFAULT_ALGO else f"{algo}_{env}"
+
+
+def clean_specs(runs_dir: Path, algo: str, env: str, steps: int, seeds: list[int]) -> list[RunSpec]:
+    """The clean runs of ``algo`` on ``env``, one per seed, under ``runs_dir/clean/<name>_<steps>/seed<s>``."""
+    root = Path(runs_dir) / "clean" / f"{clean_name(algo, env)}_{steps}"
+    overrides = (*algo_overrides(algo), f"env={env}")
+    return [RunSpec((*overrides, f"seed={s}", f"total_steps={steps}"), root / f"seed{s}") for s in seeds]
+
+
 def train_missing(specs: list[RunSpec], jobs: int = 2) -> int:
     """Train every run of ``specs`` not finished in its directory (an unfinished one starts over),
     printing one line per run as it ends; returns how many were trained."""

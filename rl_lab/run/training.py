@@ -46,11 +46,19 @@ OmegaConf.register_new_resolver("rl_lab.run_dir", lambda resume, fresh: resume i
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
-    """The config ``python -m rl_lab.train OVERRIDES`` would compose (unresolved, unchecked)."""
+    """The config ``python -m rl_lab.train OVERRIDES`` would compose (unresolved, unchecked); one
+    ConfigError line, naming the valid choices, where Hydra refuses an override."""
     from hydra import compose, initialize_config_dir
+    from hydra.errors import ConfigCompositionException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from rl_lab.run.command_line import composition_error
 
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
+        try:
+            return compose("config", overrides=list(overrides))
+        except (ConfigCompositionException, OmegaConfBaseException) as error:
+            raise composition_error(error, list(overrides), compose("config")) from None
 
 
 def compose_settings(overrides: list[str]) -> TrainConfig:
