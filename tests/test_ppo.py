@@ -17,6 +17,7 @@ from rl_lab import bugs
 from rl_lab.agent.a2c import A2C
 from rl_lab.agent.ppo import PPO
 from rl_lab.agent.seams import A2CSeams, PPOSeams, SharedSeams, minibatches, normalize_advantages, schedule
+from rl_lab.instruments.detectors import load_envelope
 from rl_lab.instruments.diagnostics import EXACT_CHECK_SERIES
 from rl_lab.instruments.ppo_checks import PPO_CHECK_SERIES
 from rl_lab.run.config import CONFIG_DIR, ConfigError, PPOConfig, to_settings
@@ -92,8 +93,8 @@ def test_ppo_keys_are_unknown_to_a2c_and_checked_at_composition():
         _compose("algo=ppo", "agent.n_epochs=four")
 
 
-# the detectors whose levels were calibrated on clean A2C runs (conf/algo_diagnostics/ppo.yaml)
-A2C_CALIBRATED = {
+# the learning detectors: each one's setting that names a calibration (conf/algo_diagnostics/ppo.yaml)
+LEARNING_CALIBRATED = {
     "critic_fit": "after",
     "return_envelope": "envelope",
     "learns_worse": "reference",
@@ -106,18 +107,38 @@ A2C_CALIBRATED = {
 }
 
 
+# where PPO's own level of each leveled detector is, in the env's `ppo:` block (conf/env/<env>.yaml)
+PPO_LEVELS = {
+    "critic_fit": "critic_fit_after",
+    "early_learning": "early_learning_check",
+    "no_learning": "learning_check",
+}
+
+
 @pytest.mark.parametrize("env", ["cartpole", "catch"])
-def test_the_learning_detectors_calibrated_on_a2c_give_no_verdict_on_ppo(env):
+def test_ppos_learning_detectors_read_ppos_own_calibration_never_a2cs(env):
     a2c, ppo = (to_settings(_compose(f"env={env}", f"algo={algo}")).diagnostics.detectors for algo in ("a2c", "ppo"))
+    own = to_settings(_compose(f"env={env}")).env.get("ppo", {})
     assert set(a2c) == set(ppo)  # the same panel
     for name in a2c:
-        if name in A2C_CALIBRATED:
-            assert ppo[name][A2C_CALIBRATED[name]] is None, name
-        else:  # every other detector as A2C's: exact checks, divergence, plateau, entropy, oscillation
+        if name not in LEARNING_CALIBRATED:  # exact checks, divergence, plateau, entropy, oscillation: as A2C's
             assert ppo[name] == a2c[name], name
+            continue
+        key = LEARNING_CALIBRATED[name]
+        if key in ("envelope", "reference"):  # PPO's own file, which may not exist: then no verdict
+            assert (a2c[name][key], ppo[name][key]) == (env, f"ppo_{env}"), name
+        elif name == "critic_fit":  # PPO's own step, or not judged
+            assert ppo[name]["after"] == own.get(PPO_LEVELS[name]), name
+        else:  # PPO's own level, or none
+            level = own.get(PPO_LEVELS[name], {})
+            assert (ppo[name]["by_step"], ppo[name]["min_return"]) == (level.get("by_step"), level.get("min_return"))
+    # CartPole has PPO's calibration (30 clean PPO runs), Catch not yet: no verdict there
+    calibrated = env == "cartpole"
+    assert (load_envelope(f"ppo_{env}", "charts/return_last100") is not None) is calibrated
+    assert (ppo["early_learning"]["by_step"] is not None) is calibrated
     # A2C keeps its calibration where the env has one (Catch: every one of them)
     if env == "catch":
-        assert all(a2c[name][key] is not None for name, key in A2C_CALIBRATED.items())
+        assert all(a2c[name][key] is not None for name, key in LEARNING_CALIBRATED.items())
 
 
 def test_minibatches_partition_the_batch_every_epoch():

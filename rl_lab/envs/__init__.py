@@ -63,6 +63,7 @@ ENV_METADATA = (
     "critic_fit_floor",
     "early_learning_check",
     "learning_check",
+    "ppo",  # PPO's own detector levels (conf/algo_diagnostics/ppo.yaml)
 )
 
 
