@@ -3,19 +3,21 @@ alarms on fresh clean seeds and their power on dose series of env-side faults, a
 
     python scripts/env_faults.py env=catch steps=100000     # 24 fault runs x 100k steps, ~20 min on 2 cores
     python scripts/env_faults.py env=cartpole               # 26 fault runs x 500k steps, ~35 min
+    python scripts/env_faults.py algo=ppo env=cartpole      # PPO's: 27 fault runs x 100k steps (its budget)
 
 Clean runs: the ``calibration``, ``evaluation`` and ``holdout`` seeds, shared with
-``scripts/false_alarms.py`` under ``runs/clean/<env>_<steps>/`` (the detectors' references come
-from the calibration seeds only). Fault runs: every env-side bug of the zoo (seam ``wrap_env``)
-that applies to the env, over a dose series, on the first ``evaluation_bugs`` seed, under
-``runs/env_faults/<env>_<steps>/``: the generic faults (noise in place of the observation, noise
+``scripts/false_alarms.py`` under ``runs/clean/<name>_<steps>/`` (name: the env, or
+``<algo>_<env>`` for another algorithm than A2C; the detectors' references come from its
+calibration seeds only). Fault runs: every env-side bug of the zoo (seam ``wrap_env``) that
+applies to the env, over a dose series, on the first ``evaluation_bugs`` seed, under
+``runs/env_faults/<name>_<steps>/``: the generic faults (noise in place of the observation, noise
 in half of it, the observation repeated, noise in the reward) and sticky actions at probabilities
 0.05, 0.1, 0.2 and 0.5, and the other env-side bugs at the doses listed in ``DOSES``. Finished
 runs are reused (``train=false`` reports the finished ones and lists the rest); every run is
 replayed through today's detectors (``rl_lab.instruments.detectors.replay``).
 
 Random play's return is measured here (``random_episodes`` episodes of uniform actions in the
-env as configured). Writes ``results/detectors/env_faults_<env>.md``: the clean runs any learning
+env as configured). Writes ``results/detectors/env_faults_<name>.md``: the clean runs any learning
 detector fired on (with the one-sided 95% upper bound), and per fault run its final return, its
 improvement over random play against the clean calibration median's, the first learning event,
 and whether any exact check fired. The goal it is measured against (issue 39): every run whose
@@ -37,7 +39,16 @@ from rl_lab import bugs
 from rl_lab.envs import make_envs
 from rl_lab.instruments.detectors import CONSISTENCY, LEARNING, replay
 from rl_lab.lab.check import rate_with_ci, upper_bound
-from rl_lab.lab.runs import RunSpec, result_path, run_script, train_missing, write_result
+from rl_lab.lab.runs import (
+    RunSpec,
+    algo_overrides,
+    clean_name,
+    clean_specs,
+    result_path,
+    run_script,
+    train_missing,
+    write_result,
+)
 from rl_lab.lab.seeds import seed_set
 from rl_lab.run.runlog import read_metrics
 from rl_lab.run.training import FINAL_STATUSES, build_detectors, compose_settings
@@ -91,17 +102,17 @@ def final_return(spec: RunSpec) -> float:
 
 
 def main() -> None:
-    defaults = {"env": "cartpole", "steps": None, "random_episodes": 1000, "train": True, "out": None}
+    defaults = {"algo": "a2c", "env": "cartpole", "steps": None, "random_episodes": 1000, "train": True, "out": None}
     args = OmegaConf.merge(OmegaConf.create(defaults), OmegaConf.from_cli())
-    out = result_path(ROOT / "results" / "detectors" / f"env_faults_{args.env}.md", args.out)
-    settings = compose_settings([f"env={args.env}"])
+    runs_name = clean_name(args.algo, args.env)  # cartpole for A2C, ppo_cartpole for PPO
+    out = result_path(ROOT / "results" / "detectors" / f"env_faults_{runs_name}.md", args.out)
+    settings = compose_settings([*algo_overrides(args.algo), f"env={args.env}"])
     steps = args.steps or settings.total_steps
-    base = (f"env={args.env}", f"total_steps={steps}")
-    clean_root = ROOT / "runs" / "clean" / f"{args.env}_{steps}"
-    fault_root = ROOT / "runs" / "env_faults" / f"{args.env}_{steps}"
+    base = (*algo_overrides(args.algo), f"env={args.env}", f"total_steps={steps}")
+    fault_root = ROOT / "runs" / "env_faults" / f"{runs_name}_{steps}"
     clean = {
-        name: [RunSpec((*base, f"seed={s}"), clean_root / f"seed{s}") for s in seed_set(name)]
-        for name in ("calibration", "evaluation", "holdout")
+        seeds: clean_specs(ROOT / "runs", args.algo, args.env, steps, seed_set(seeds))
+        for seeds in ("calibration", "evaluation", "holdout")
     }
     seed = seed_set("evaluation_bugs")[0]
     faults = {
@@ -131,9 +142,10 @@ def main() -> None:
     goal = random + GOAL_IMPROVEMENT * (median - random)
     fresh = clean["evaluation"] + clean["holdout"]
     alarms = {spec.run_dir.name: hit for spec in fresh if (hit := first_of(events(spec), LEARNING))}
-    command = f"python scripts/env_faults.py env={args.env} steps={steps}" + ("" if args.train else " train=false")
+    options = "".join(a + " " for a in algo_overrides(args.algo)) + f"env={args.env} steps={steps}"
+    command = f"python scripts/env_faults.py {options}" + ("" if args.train else " train=false")
     lines = [
-        f"# Env-side faults seen from the run's own numbers, on {args.env} at {steps:,} steps",
+        f"# Env-side faults seen from the run's own numbers, on {runs_name} at {steps:,} steps",
         "",
         f"Command: `{command}` ({trained} runs trained by that call, {len(everything) - trained} reused). "
         f"Every learning detector of the default panel (`conf/diagnostics/default.yaml`, references from the "
@@ -189,7 +201,7 @@ def main() -> None:
     if pending:
         lines += [
             "",
-            f"Not run yet ({len(pending)}; `python scripts/env_faults.py env={args.env} steps={steps}` trains them, "
+            f"Not run yet ({len(pending)}; `python scripts/env_faults.py {options}` trains them, "
             f"reusing every finished run): {', '.join(pending)}.",
         ]
     write_result(out, "\n".join(lines) + "\n")
