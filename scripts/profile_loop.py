@@ -96,10 +96,12 @@ def main(argv: list[str]) -> None:
     model = agent.model
     state = {k: v.clone() for k, v in model.state_dict().items()}
     optimizer_state = agent.optimizer.state_dict()
+    random_state = torch.get_rng_state()  # PPO's minibatches are drawn from it
 
-    def restore() -> None:  # every timed update starts from the same weights
+    def restore() -> None:  # every timed update starts from the same weights and draws the same minibatches
         model.load_state_dict(state)
         agent.optimizer.load_state_dict(optimizer_state)
+        torch.set_rng_state(random_state)
 
     # 1. the iteration's parts
     actions = np.zeros(hp.n_envs, dtype=np.int64)
