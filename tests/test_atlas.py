@@ -88,9 +88,15 @@ def test_rescore_brings_a_run_recorded_by_an_older_panel_up_to_todays(ci_sweep, 
     today = json.loads(older.read_text())
     assert today["detectors"]  # what the live panel recorded
     older.write_text(json.dumps({**today, "detectors": {"retired_detector": 40}}))  # as an older panel had it
-    changed = {run.name: rescore(run) for run in sorted(sweep.iterdir()) if (run / "summary.json").exists()}
+    events = older.parent / "events.jsonl"
+    live_events = events.read_text()
+    events.write_text('{"step": 40, "detector": "retired_detector"}\n')
+    records = {run: (run / "events.jsonl").read_text() for run in sweep.iterdir() if (run / "summary.json").exists()}
+    changed = {run.name: rescore(run) for run in sorted(records)}
     assert changed.pop(older.parent.name) == sorted({"retired_detector", *today["detectors"]})
     assert not any(changed.values())  # replay records exactly what the live panel did
+    assert events.read_text() == live_events  # every event, as the live run wrote it
+    assert all((run / "events.jsonl").read_text() == text for run, text in records.items() if run != older.parent)
     rescored = json.loads(older.read_text())
     assert rescored["detectors"] == today["detectors"] and "detectors replayed" in rescored["notes"][-1]
     assert rescore(older.parent) == []  # nothing left to change

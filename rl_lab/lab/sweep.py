@@ -215,10 +215,12 @@ def rescore(run_dir: Path) -> list[str]:
     log points replayed through the detectors its own overrides compose today. A detector reads
     nothing but the logged scalars (:func:`rl_lab.instruments.detectors.replay`), so this is what
     the run would record if trained again; a run that a divergence detector of today's panel
-    would have stopped keeps its length. Returns the detectors whose first firing changed (the
-    summary notes them); nothing is written when none did."""
+    would have stopped keeps its length. Both records are brought up to date: every event
+    (``events.jsonl``, which the detection report reads) and each detector's first firing (the
+    summary's, which ``check`` and the signatures read). Returns the detectors whose first firing
+    changed (the summary notes them); nothing is written where a record already agrees."""
     from rl_lab.instruments.detectors import replay
-    from rl_lab.run.runlog import write_json_atomic
+    from rl_lab.run.runlog import read_events, write_json_atomic, write_jsonl_atomic
     from rl_lab.run.training import FINAL_STATUSES, build_detectors, compose_settings
 
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -226,9 +228,12 @@ def rescore(run_dir: Path) -> list[str]:
         return []  # a failed or interrupted run is trained again by the next sweep
     settings = compose_settings([str(o) for o in OmegaConf.load(run_dir / "overrides.yaml")])
     bank = build_detectors(settings.diagnostics)
+    events = [event.to_dict() for event in replay(read_metrics(run_dir), bank)]
+    if json.loads(json.dumps(events)) != read_events(run_dir):  # compared as they read back
+        write_jsonl_atomic(run_dir / "events.jsonl", events)
     firings: dict[str, int] = {}
-    for event in replay(read_metrics(run_dir), bank):
-        firings.setdefault(event.detector, event.step)
+    for event in events:
+        firings.setdefault(event["detector"], event["step"])
     recorded = summary["detectors"]
     changed = sorted(n for n in firings.keys() | recorded.keys() if firings.get(n) != recorded.get(n))
     if changed:
