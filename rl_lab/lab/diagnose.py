@@ -206,7 +206,10 @@ def rank(
                     "as this bug's runs"
                 )
         score = statistics.mean(distances) if distances else CAP
-        expected = set(sig["must_fire"])
+        # a run that ends before a detector's usual firing cannot be expected to show it
+        reached = int(log_steps[-1]) if log_steps.size else horizon
+        usual = sig.get("detectors", {})
+        expected = {d for d in sig["must_fire"] if usual.get(d, {}).get("median_step", 0) <= reached}
         mismatched = expected.symmetric_difference(fired)
         score += sum(CONSISTENCY_WEIGHT if d in exact else DETECTOR_WEIGHT for d in mismatched)
         evidence += [
